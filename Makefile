@@ -1,0 +1,60 @@
+# The verbs a person types. Everything the project needs is installed from its own files.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/lambdas
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: help setup test unit lint synth deploy diff demo bench clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP) ## create .venv and install the pinned Python and Node dependencies
+
+lint: $(PY_STAMP) ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: setup lint ## install what is needed, then run every test layer (unit, integration, infra, e2e)
+	$(PY) -m pytest
+
+unit: $(PY_STAMP) ## the fast pure-logic tests only
+	$(PY) -m pytest tests/unit
+
+synth: setup ## synthesise the CloudFormation template (no Docker, no credentials)
+	npx cdk synth --quiet
+
+diff: setup ## show what a deploy would change
+	npx cdk diff
+
+deploy: setup ## deploy to the account and region of your AWS credentials
+	npx cdk deploy
+
+demo: setup ## run every case of the domain end to end on an embedded AWS emulator
+	$(PY) -m tests.e2e.demo
+
+bench: setup ## benchmark: prints a table and writes bench/results/latest.json
+	$(PY) -m bench
+
+clean: ## remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,36 @@
+"""EventBridge rule patterns: the one definition the stack deploys and the tests load into moto.
+
+Each pattern is plain data so that the CDK stack can pass it to ``events.CfnRule`` unchanged and
+the tests can ``put_rule`` it into the emulator. Any change here changes what is deployed.
+"""
+
+from typing import Any
+
+CREATE_GRANT_DENIED: dict[str, Any] = {
+    "source": ["aws.kms"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {
+        "eventSource": ["kms.amazonaws.com"],
+        "eventName": ["CreateGrant"],
+        # Both "AccessDenied" and "AccessDeniedException" are seen in the wild.
+        "errorCode": [{"prefix": "AccessDenied"}],
+    },
+}
+
+INSTANCE_STOPPED_OR_TERMINATED: dict[str, Any] = {
+    "source": ["aws.ec2"],
+    "detail-type": ["EC2 Instance State-change Notification"],
+    "detail": {"state": ["stopped", "terminated"]},
+}
+
+ASG_LAUNCH_UNSUCCESSFUL: dict[str, Any] = {
+    "source": ["aws.autoscaling"],
+    "detail-type": ["EC2 Instance Launch Unsuccessful"],
+}
+
+# Stable rule names (construct ids in the stack, rule names in the emulator).
+RULES: dict[str, dict[str, Any]] = {
+    "CreateGrantDenied": CREATE_GRANT_DENIED,
+    "InstanceStoppedOrTerminated": INSTANCE_STOPPED_OR_TERMINATED,
+    "AsgLaunchUnsuccessful": ASG_LAUNCH_UNSUCCESSFUL,
+}
