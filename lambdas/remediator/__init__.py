@@ -1,3 +1,3 @@
-"""Detects EC2 launches that fail on a customer-managed KMS key and fixes them under an allowlist."""
+"""Finds EC2 launches that fail on a customer-managed KMS key; fixes them under an allowlist."""
 
 PRODUCT = "kms-launch-remediator"

@@ -19,7 +19,6 @@ UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeImages",
     "ec2:DescribeSnapshots",
     "ec2:DescribeLaunchTemplateVersions",
-    "ec2:GetEbsDefaultKmsKeyId",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLaunchConfigurations",
     "cloudtrail:LookupEvents",

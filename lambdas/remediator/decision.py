@@ -1,0 +1,200 @@
+"""What to do about one (key, principal) pair: a pure function over freshly read facts.
+
+The order of checks is the safety argument: the principal must be nameable, the key must be
+fixable, both must be allowlisted, nothing may already deny, and only then is a change planned.
+Every refusal carries the exact fix an operator could apply by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from remediator.arns import Principal, PrincipalKind
+from remediator.config import RemediatorConfig, Remedy
+from remediator.model import Grant, KeyInfo
+from remediator.policy import (
+    GRANT_OPERATIONS,
+    LAUNCH_ACTIONS,
+    Access,
+    PolicyChange,
+    PolicyError,
+    add_principal,
+    evaluate,
+    render,
+    tool_statements,
+)
+
+GRANT_NAME_PREFIX = "kms-launch-remediator-"
+
+
+class Action(StrEnum):
+    NOTHING = "nothing"  # already allowed
+    REFUSE = "refuse"
+    PUT_KEY_POLICY = "key-policy"
+    CREATE_GRANT = "grant"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What was read from AWS just now, not what the event claimed."""
+
+    this_account: str
+    event_region: str
+    principal: Principal
+    key: KeyInfo
+    policy: dict[str, Any] | None  # None when the key is in another account (not readable)
+    grants: list[Grant] | None  # None when they could not be listed
+    principal_exists: bool | None  # None when it cannot be checked (another account)
+    changes_in_last_hour: int = 0
+
+
+@dataclass(frozen=True)
+class GrantPlan:
+    key_arn: str
+    grantee: str
+    operations: tuple[str, ...]
+    name: str
+
+    def cli(self) -> str:
+        return (
+            f"aws kms create-grant --key-id {self.key_arn} --grantee-principal {self.grantee} "
+            f"--operations {' '.join(self.operations)} --name {self.name}"
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    policy_change: PolicyChange | None = None
+    grant: GrantPlan | None = None
+    suggested_fix: dict[str, Any] = field(default_factory=dict)
+
+
+def grant_plan(key_arn: str, principal_arn: str) -> GrantPlan:
+    digest = hashlib.sha256(f"{key_arn}|{principal_arn}".encode()).hexdigest()[:16]
+    return GrantPlan(key_arn, principal_arn, GRANT_OPERATIONS, GRANT_NAME_PREFIX + digest)
+
+
+def has_equivalent_grant(grants: list[Grant], plan: GrantPlan) -> bool:
+    return any(
+        g.grantee == plan.grantee and set(plan.operations) <= set(g.operations) for g in grants
+    )
+
+
+def suggested_fix(facts: Facts) -> dict[str, Any]:
+    """What an operator would apply by hand: the key-owner statements, or the grant command."""
+    statements = tool_statements(facts.principal, facts.key.account, facts.key.region)
+    fix: dict[str, Any] = {
+        "key_policy_statements": statements,
+        "key_policy_note": (
+            f"Add these statements to the policy of {facts.key.arn} in account "
+            f"{facts.key.account} (aws kms get-key-policy / put-key-policy, policy name default)."
+        ),
+    }
+    if facts.key.account != facts.this_account or facts.principal.account != facts.key.account:
+        fix["grant_cli"] = grant_plan(facts.key.arn, facts.principal.arn).cli()
+        fix["grant_note"] = (
+            f"Run from account {facts.principal.account}, on the key ARN; the caller needs IAM "
+            f"kms:CreateGrant on {facts.key.arn}, and the key policy must allow that account."
+        )
+    return fix
+
+
+def decide(facts: Facts, config: RemediatorConfig) -> Decision:
+    key, principal, allow = facts.key, facts.principal, config.allow
+
+    def refuse(reason: str) -> Decision:
+        return Decision(Action.REFUSE, reason, suggested_fix=suggested_fix(facts))
+
+    # 1. Keys that no change can fix.
+    if key.manager == "AWS":
+        return refuse(
+            "the key is AWS-managed: its policy cannot be edited and already allows the "
+            "account's principals, so the launch failure has another cause"
+        )
+    if key.state != "Enabled":
+        return refuse(f"the key is {key.state}; enable it (or cancel its deletion) first")
+    if key.region != facts.event_region:
+        return refuse(f"the key is in {key.region}, not in the event's region {facts.event_region}")
+
+    # 2. The allowlist, and identities that must be named exactly.
+    if not allow.allows_key(key.arn):
+        return refuse("the key is not in the allowlist (allow.keys)")
+    if not allow.allows_principal(principal.arn):
+        return refuse("the principal is not in the allowlist (allow.principals)")
+    exact_only = (PrincipalKind.ROOT, PrincipalKind.FEDERATED, PrincipalKind.ANONYMOUS)
+    if principal.kind in exact_only and not allow.names_principal_exactly(principal.arn):
+        return refuse(
+            f"the principal is a {principal.kind.value} identity; it is changed only when "
+            "allow.principals names its exact ARN, without a glob"
+        )
+    if facts.principal_exists is False:
+        return refuse("the principal does not exist in IAM")
+
+    # 3. Already allowed? (re-read state; the event may be stale or a replay)
+    plan = grant_plan(key.arn, principal.arn)
+    if facts.grants is not None and has_equivalent_grant(facts.grants, plan):
+        return Decision(Action.NOTHING, "an equivalent grant already exists")
+    if facts.policy is not None:
+        try:
+            verdict = evaluate(facts.policy, principal, LAUNCH_ACTIONS, key.region)
+        except PolicyError as err:
+            return refuse(f"the key policy cannot be read safely: {err}")
+        if verdict.access is Access.ALLOWED:
+            return Decision(Action.NOTHING, "the key policy already allows the launch")
+        if verdict.access is Access.DENIED:
+            return refuse(f"{verdict.detail}; the tool never edits statements it did not write")
+
+    # 4. Anti-loop.
+    if facts.changes_in_last_hour >= config.max_changes_per_key_per_hour:
+        return refuse(
+            f"{facts.changes_in_last_hour} changes to this key in the last hour reach the limit "
+            f"(max_changes_per_key_per_hour={config.max_changes_per_key_per_hour}): likely a loop"
+        )
+
+    # 5. Choose the remedy.
+    own_key = key.account == facts.this_account
+    if config.remedy is Remedy.GRANT or (config.remedy is Remedy.AUTO and not own_key):
+        return Decision(Action.CREATE_GRANT, _grant_reason(own_key), grant=plan)
+    if not own_key:
+        return refuse(
+            "remedy is key-policy, but PutKeyPolicy works only in the key's own account "
+            f"({key.account}); apply the suggested statements there or allow remedy grant"
+        )
+    if facts.policy is None:
+        return refuse("the key policy could not be read")
+    try:
+        change = add_principal(facts.policy, principal, key.account, key.region)
+    except PolicyError as err:
+        return refuse(str(err))
+    if render(change.after) is None:
+        if config.remedy is Remedy.AUTO:
+            return Decision(
+                Action.CREATE_GRANT,
+                "the key policy would exceed 32 KB, so a grant is made instead",
+                grant=plan,
+            )
+        return refuse("the new key policy would exceed 32 KB and remedy key-policy allows no grant")
+    return Decision(
+        Action.PUT_KEY_POLICY, "the key policy does not allow the launch", policy_change=change
+    )
+
+
+def _grant_reason(own_key: bool) -> str:
+    if own_key:
+        return "remedy is grant"
+    return "the key belongs to another account, so a grant is made from this account on its ARN"
+
+
+def policy_diff(change: PolicyChange) -> list[dict[str, Any]]:
+    """The statements as they are after the change, for each one added or extended."""
+    return [s for s in change.after["Statement"] if s.get("Sid") in change.changed_sids]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

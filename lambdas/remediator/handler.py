@@ -1,0 +1,61 @@
+"""Lambda edge: powertools, parse settings once, one call into the engine, map the result."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from remediator.aws import AwsAdapter
+from remediator.config import Settings
+from remediator.engine import RemediationFailed, Remediator
+from remediator.outcomes import METRICS_NAMESPACE, NOTIFICATION_FAILED_METRIC, SERVICE_NAME
+from remediator.report import Report, summary
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+# The core logs through the standard library; give those loggers powertools' JSON format.
+copy_config_to_registered_loggers(source_logger=logger, include={"remediator"})
+
+
+@functools.cache
+def remediator() -> Remediator:
+    """Built once per execution environment: settings are immutable, clients are reused."""
+    settings = Settings.from_env(os.environ)
+    from remediator.state import state_for  # noqa: PLC0415 (only when a table is configured)
+
+    return Remediator(
+        AwsAdapter(),
+        settings.config,
+        topic_arn=settings.notify_topic_arn,
+        state=state_for(settings.state_table_name),
+        on_notification_failure=_count_notification_failure,
+    )
+
+
+def _count_notification_failure(report: Report, error: Exception) -> None:
+    metrics.add_metric(name=NOTIFICATION_FAILED_METRIC, unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        reports = remediator().handle(event)
+    except RemediationFailed as failure:
+        _count(failure.reports)
+        raise
+    _count(reports)
+    return summary(reports)
+
+
+def _count(reports: list[Report]) -> None:
+    for report in reports:
+        metrics.add_metric(name=report.outcome.metric_name, unit=MetricUnit.Count, value=1)

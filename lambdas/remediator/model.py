@@ -1,0 +1,39 @@
+"""Plain data read from AWS: what the adapter returns and the decision reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    arn: str
+    account: str
+    region: str
+    manager: str  # "CUSTOMER" or "AWS"
+    state: str  # Enabled, Disabled, PendingDeletion, PendingImport, ...
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: str
+    grantee: str
+    operations: tuple[str, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    state_reason_code: str
+    volume_ids: tuple[str, ...]
+    image_id: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AutoScalingGroup:
+    name: str
+    service_linked_role_arn: str | None
+    launch_template: dict[str, str] | None  # LaunchTemplateId/Name and Version
+    launch_configuration: str | None

@@ -1,0 +1,378 @@
+"""Key policies, as plain data: what a launch needs, whether a policy grants it, and the
+statements this tool adds. Pure functions; nothing here calls AWS.
+
+The evaluator is deliberately small and conservative. It answers for the EC2 launch request
+context only, and says ``UNKNOWN`` for anything it cannot decide (an unknown condition key, an
+allow that delegates to IAM). Unknown never counts as allowed, and an explicit Deny that may
+apply blocks any change: a human must look.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from fnmatch import fnmatchcase
+from typing import Any
+
+from remediator.arns import Principal, PrincipalKind
+
+MAX_KEY_POLICY_BYTES = 32 * 1024
+SID_PREFIX = "KmsLaunchRemediator"
+SID_USE = f"{SID_PREFIX}Use"
+SID_USE_VIA_EC2 = f"{SID_PREFIX}UseViaEc2"
+SID_ATTACH = f"{SID_PREFIX}Attach"
+TOOL_SIDS = (SID_USE, SID_USE_VIA_EC2, SID_ATTACH)
+
+# The seeds' "use" statement and "attachment of persistent resources" statement.
+USE_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+)
+ATTACH_ACTIONS = ("kms:CreateGrant",)
+# What EBS does with the key, on the launching principal's behalf, to start an instance.
+LAUNCH_ACTIONS = (
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:DescribeKey",
+)
+_GRANT_ACTIONS = frozenset({"kms:creategrant", "kms:listgrants", "kms:revokegrant"})
+# Grant operations for the grant remedy (the seeds' cross-account Auto Scaling fix).
+GRANT_OPERATIONS = (
+    "Decrypt",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "CreateGrant",
+)
+
+
+class PolicyError(ValueError):
+    """A key policy this tool cannot safely read or change."""
+
+
+class Access(StrEnum):
+    ALLOWED = "allowed"  # an Allow names the principal (or "*") and its conditions hold
+    DENIED = "denied"  # an explicit Deny applies, or may apply
+    UNKNOWN = "unknown"  # only allows that delegate to IAM, or conditions this cannot decide
+    NOT_ALLOWED = "not_allowed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    access: Access
+    detail: str = ""
+
+
+def launch_context(principal: Principal, key_region: str) -> dict[str, str]:
+    """The request context EBS presents to KMS when it acts for ``principal`` during a launch."""
+    return {
+        "kms:viaservice": f"ec2.{key_region}.amazonaws.com",
+        "kms:grantisforawsresource": "true",
+        "kms:calleraccount": principal.account,
+        "aws:principalarn": principal.arn,
+        "aws:principalaccount": principal.account,
+    }
+
+
+def parse_policy(text: str) -> dict[str, Any]:
+    try:
+        policy = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PolicyError(f"key policy is not JSON: {err}") from None
+    if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), (list, dict)):
+        raise PolicyError("key policy has no Statement list")
+    return policy
+
+
+def statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = policy.get("Statement", [])
+    items = [found] if isinstance(found, dict) else list(found)
+    if not all(isinstance(item, dict) for item in items):
+        raise PolicyError("a key policy statement is not an object")
+    return items
+
+
+# --- Evaluation ----------------------------------------------------------------------------
+
+
+def evaluate(
+    policy: Mapping[str, Any], principal: Principal, actions: Iterable[str], key_region: str
+) -> Verdict:
+    """Does the key policy let ``principal`` perform every action of an EC2 launch?"""
+    context = launch_context(principal, key_region)
+    worst = Verdict(Access.ALLOWED)
+    for action in actions:
+        verdict = _evaluate_action(statements(policy), principal, action, context)
+        if verdict.access is Access.DENIED:
+            return verdict
+        if (
+            verdict.access is not Access.ALLOWED and worst.access is Access.ALLOWED
+        ) or verdict.access is Access.NOT_ALLOWED:
+            worst = verdict
+    return worst
+
+
+def _evaluate_action(
+    items: list[dict[str, Any]], principal: Principal, action: str, context: dict[str, str]
+) -> Verdict:
+    action_context = dict(context)
+    if action.lower() not in _GRANT_ACTIONS:
+        action_context.pop("kms:grantisforawsresource")
+    allowed, unknown = False, ""
+    for index, stmt in enumerate(items):
+        sid = stmt.get("Sid", f"#{index}")
+        if not _action_matches(stmt, action):
+            continue
+        principal_match = _principal_matches(stmt, principal)
+        conditions = _conditions_hold(stmt.get("Condition"), action_context)
+        effect = stmt.get("Effect")
+        if effect == "Deny":
+            if principal_match is not False and conditions is not False:
+                certainty = "applies" if conditions and principal_match else "may apply"
+                return Verdict(Access.DENIED, f"Deny statement {sid!r} {certainty} to {action}")
+        elif effect == "Allow" and principal_match and conditions is not False:
+            if principal_match == "direct" and conditions:
+                allowed = True
+            else:
+                unknown = unknown or (
+                    f"statement {sid!r} delegates {action} to IAM policies"
+                    if principal_match == "account"
+                    else f"statement {sid!r} has conditions this tool cannot evaluate"
+                )
+    if allowed:
+        return Verdict(Access.ALLOWED)
+    if unknown:
+        return Verdict(Access.UNKNOWN, unknown)
+    return Verdict(Access.NOT_ALLOWED, f"no statement allows {action}")
+
+
+def _as_list(value: object) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _action_matches(stmt: Mapping[str, Any], action: str) -> bool:
+    wanted = action.lower()
+    if "NotAction" in stmt:
+        return not any(fnmatchcase(wanted, str(p).lower()) for p in _as_list(stmt["NotAction"]))
+    return any(fnmatchcase(wanted, str(p).lower()) for p in _as_list(stmt.get("Action")))
+
+
+def _principal_matches(stmt: Mapping[str, Any], principal: Principal) -> str | bool | None:
+    """'direct' when named (or "*"), 'account' when its account root is named, else False."""
+    if "NotPrincipal" in stmt:
+        named = _principal_matches({"Principal": stmt["NotPrincipal"]}, principal)
+        return False if named else "direct"
+    value = stmt.get("Principal")
+    if value == "*":
+        return "direct"
+    if not isinstance(value, Mapping):
+        return False
+    result: str | bool = False
+    for entry in _as_list(value.get("AWS")):
+        if entry in ("*", principal.arn):
+            return "direct"
+        if entry in (f"arn:aws:iam::{principal.account}:root", principal.account):
+            result = "direct" if principal.kind is PrincipalKind.ROOT else "account"
+    return result
+
+
+_STRING_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda actual, expected: actual == expected,
+    "StringNotEquals": lambda actual, expected: actual != expected,
+    "StringEqualsIgnoreCase": lambda actual, expected: actual.lower() == expected.lower(),
+    "StringLike": fnmatchcase,
+    "StringNotLike": lambda actual, expected: not fnmatchcase(actual, expected),
+    "ArnEquals": lambda actual, expected: actual == expected,
+    "ArnLike": fnmatchcase,
+    "ArnNotEquals": lambda actual, expected: actual != expected,
+    "ArnNotLike": lambda actual, expected: not fnmatchcase(actual, expected),
+    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
+}
+_NEGATED = {"StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike"}
+
+
+def _conditions_hold(condition: object, context: Mapping[str, str]) -> bool | None:
+    """True, False, or None when a condition cannot be decided from the launch context."""
+    if condition is None:
+        return True
+    if not isinstance(condition, Mapping):
+        return None
+    result: bool | None = True
+    for operator, clauses in condition.items():
+        if not isinstance(operator, str) or not isinstance(clauses, Mapping):
+            return None
+        for key, expected in clauses.items():
+            outcome = _clause(operator, str(key).lower(), _as_list(expected), context)
+            if outcome is False:
+                return False
+            if outcome is None:
+                result = None
+    return result
+
+
+def _clause(
+    operator: str, key: str, expected: list[Any], context: Mapping[str, str]
+) -> bool | None:
+    base = operator.removeprefix("ForAnyValue:").removeprefix("ForAllValues:")
+    if_exists = base.endswith("IfExists")
+    base = base.removesuffix("IfExists")
+    if key not in context:
+        # A key absent from the launch context: only these are decidable.
+        if base == "Null":
+            return any(str(value).lower() == "true" for value in expected)
+        if key.startswith(("kms:", "aws:")) and key in _ABSENT_AT_LAUNCH:
+            return bool(if_exists or base in _NEGATED)
+        return None
+    actual = context[key]
+    if base == "Null":
+        return any(str(value).lower() == "false" for value in expected)
+    compare = _STRING_OPERATORS.get(base)
+    if compare is None or not all(isinstance(value, (str, bool)) for value in expected):
+        return None
+    values = [str(value).lower() if isinstance(value, bool) else value for value in expected]
+    if base in _NEGATED:
+        return all(compare(actual, value) for value in values)
+    return any(compare(actual, value) for value in values)
+
+
+# Condition keys that EBS's launch requests never carry, so the evaluator may decide them.
+_ABSENT_AT_LAUNCH = frozenset({"kms:grantisforawsresource"})
+
+
+# --- The statements this tool writes --------------------------------------------------------
+
+
+def tool_statements(
+    principal: Principal, key_account: str, key_region: str
+) -> list[dict[str, Any]]:
+    """The statements that let ``principal`` launch with the key, as the seeds write them.
+
+    A service-linked role of the key's own account gets the seeds' unrestricted "use" statement
+    (its permissions policy is fixed by AWS, and Auto Scaling needs it). Every other principal
+    gets the use actions only through EC2 (``kms:ViaService``). Both get ``kms:CreateGrant``
+    only for AWS resources (``kms:GrantIsForAWSResource``).
+    """
+    if principal.kind is PrincipalKind.SERVICE_LINKED_ROLE and principal.account == key_account:
+        use = _statement(SID_USE, USE_ACTIONS, None)
+    else:
+        use = _statement(
+            SID_USE_VIA_EC2,
+            USE_ACTIONS,
+            {"StringEquals": {"kms:ViaService": f"ec2.{key_region}.amazonaws.com"}},
+        )
+    attach = _statement(SID_ATTACH, ATTACH_ACTIONS, {"Bool": {"kms:GrantIsForAWSResource": "true"}})
+    for stmt in (use, attach):
+        stmt["Principal"] = {"AWS": [principal.arn]}
+    return [use, attach]
+
+
+def _statement(
+    sid: str, actions: tuple[str, ...], condition: dict[str, Any] | None
+) -> dict[str, Any]:
+    stmt: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": []}}
+    stmt["Action"] = list(actions)
+    stmt["Resource"] = "*"
+    if condition:
+        stmt["Condition"] = condition
+    return stmt
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    before: dict[str, Any]
+    after: dict[str, Any]
+    changed_sids: tuple[str, ...]  # tool statements added or extended
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.changed_sids
+
+
+def add_principal(
+    policy: Mapping[str, Any], principal: Principal, key_account: str, key_region: str
+) -> PolicyChange:
+    """Add ``principal`` to this tool's statements, creating them if needed.
+
+    Statements the tool did not write are carried over untouched, in order. A statement that
+    carries one of this tool's Sids but not its shape was edited by someone else: the tool
+    will not touch it, and raises ``PolicyError``.
+    """
+    after = copy.deepcopy(dict(policy))
+    items = statements(after)
+    changed: list[str] = []
+    for wanted in tool_statements(principal, key_account, key_region):
+        existing = [s for s in items if s.get("Sid") == wanted["Sid"]]
+        if len(existing) > 1:
+            raise PolicyError(
+                f"the key policy has {len(existing)} statements with Sid {wanted['Sid']!r}"
+            )
+        if not existing:
+            items.append(wanted)
+            changed.append(wanted["Sid"])
+            continue
+        stmt = existing[0]
+        names = _own_statement_principals(stmt, wanted)
+        if principal.arn not in names:
+            stmt["Principal"] = {"AWS": sorted({*names, principal.arn})}
+            changed.append(wanted["Sid"])
+    after["Statement"] = items
+    return PolicyChange(
+        before=copy.deepcopy(dict(policy)), after=after, changed_sids=tuple(changed)
+    )
+
+
+def _own_statement_principals(stmt: Mapping[str, Any], template: Mapping[str, Any]) -> list[str]:
+    """The principals of a statement this tool wrote; raise if anything else about it changed."""
+    if {k: v for k, v in stmt.items() if k != "Principal"} != {
+        k: v for k, v in template.items() if k != "Principal"
+    }:
+        raise PolicyError(
+            f"statement {stmt.get('Sid')!r} carries this tool's Sid but was changed by someone "
+            "else; the tool does not edit statements it did not write"
+        )
+    value = stmt.get("Principal")
+    names = (
+        _as_list(value.get("AWS")) if isinstance(value, Mapping) and set(value) == {"AWS"} else None
+    )
+    if names is None or not all(isinstance(n, str) and n != "*" and "*" not in n for n in names):
+        raise PolicyError(f"statement {stmt.get('Sid')!r} has a Principal this tool did not write")
+    return names
+
+
+def remove_principal(policy: Mapping[str, Any], principal_arn: str) -> dict[str, Any]:
+    """Undo: drop ``principal_arn`` from this tool's statements, and drop emptied ones."""
+    after = copy.deepcopy(dict(policy))
+    kept = []
+    for stmt in statements(after):
+        if stmt.get("Sid") in TOOL_SIDS and isinstance(stmt.get("Principal"), Mapping):
+            names = [n for n in _as_list(stmt["Principal"].get("AWS")) if n != principal_arn]
+            if not names:
+                continue
+            stmt["Principal"] = {"AWS": names}
+        kept.append(stmt)
+    after["Statement"] = kept
+    return after
+
+
+def render(policy: Mapping[str, Any]) -> str | None:
+    """The text to send to PutKeyPolicy: indented when that fits in 32 KB, compact when only
+    that fits, and None when the policy cannot fit at all."""
+    for text in (json.dumps(policy, indent=2), json.dumps(policy, separators=(",", ":"))):
+        if len(text.encode()) <= MAX_KEY_POLICY_BYTES:
+            return text
+    return None
+
+
+def non_tool_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in statements(policy) if s.get("Sid") not in TOOL_SIDS]

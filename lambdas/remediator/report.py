@@ -1,0 +1,68 @@
+"""One report per (event, key, principal): the SNS message, the CLI's output, the audit line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from remediator.outcomes import Outcome
+
+MAX_SUBJECT = 100  # SNS rejects longer subjects
+
+
+@dataclass(frozen=True)
+class Report:
+    outcome: Outcome
+    event_id: str
+    reason: str
+    trigger: str = ""
+    key_arn: str | None = None
+    principal_arn: str | None = None
+    remedy: str | None = None  # "key-policy" or "grant" when one was planned or applied
+    instance_id: str | None = None
+    changes: dict[str, Any] | None = None
+    undo: dict[str, Any] | None = None
+    suggested_fix: dict[str, Any] | None = None
+    change_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def message(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["outcome"] = self.outcome.value
+        body.update(body.pop("extra"))
+        return body
+
+    def message_json(self) -> str:
+        return json.dumps(self.message(), indent=2, sort_keys=True, default=str)
+
+    def subject(self) -> str:
+        key = (self.key_arn or "unknown key").rsplit("/", 1)[-1][:13]
+        who = (self.principal_arn or "unknown principal").rsplit("/", 1)[-1][:40]
+        verbs = {
+            Outcome.REMEDIATED: f"KMS key {key} now allows {who}",
+            Outcome.ALREADY_ALLOWED: f"KMS key {key} already allows {who}",
+            Outcome.REFUSED: f"Not fixed: KMS key {key} for {who}",
+            Outcome.DRY_RUN: f"Would fix KMS key {key} for {who}",
+            Outcome.FAILED: f"FAILED to fix KMS key {key} for {who}",
+            Outcome.IGNORED: "Ignored event",
+        }
+        return f"[kms-launch-remediator] {verbs[self.outcome]}"[:MAX_SUBJECT]
+
+
+def summary(reports: list[Report]) -> dict[str, Any]:
+    """The CLI's single JSON object: the report itself, or the worst of several with all."""
+    if len(reports) == 1:
+        return reports[0].message()
+    worst = max(reports, key=lambda r: _SEVERITY[r.outcome])
+    return {**worst.message(), "results": [r.message() for r in reports]}
+
+
+_SEVERITY = {
+    Outcome.IGNORED: 0,
+    Outcome.ALREADY_ALLOWED: 1,
+    Outcome.DRY_RUN: 2,
+    Outcome.REMEDIATED: 3,
+    Outcome.REFUSED: 4,
+    Outcome.FAILED: 5,
+}
