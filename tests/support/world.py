@@ -1,0 +1,258 @@
+"""Builds the situations of domain.md inside moto, for the integration tests and the demo.
+
+Works the same against moto's decorator and its HTTP server: clients go through boto3 (the
+server is reached through ``AWS_ENDPOINT_URL``), and the few things moto's API cannot set
+(an instance's StateReason, a key's manager or state) are set on its in-process backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.instances import StateReason
+from moto.kms.models import kms_backends
+
+ACCOUNT = "111122223333"  # where instances, Auto Scaling groups and the remediator live
+OTHER_ACCOUNT = "444455556666"  # a key owner in another account
+REGION = "eu-west-1"
+EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+
+# Sample values in tests/events/*.json, replaced with what moto creates.
+SAMPLE_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SAMPLE_OTHER_KEY_ARN = "arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+SAMPLE_INSTANCE_ID = "i-0123456789abcdef0"
+SAMPLE_GROUP = "web-asg"
+
+SLR_PATH = "role/aws-service-role/autoscaling.amazonaws.com/"
+SLR_ARN = f"arn:aws:iam::{ACCOUNT}:{SLR_PATH}AWSServiceRoleForAutoScaling"
+CUSTOM_SLR_ARN = f"{SLR_ARN}_web"
+USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/ops-alice"
+SAAS_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/SaaSSchedulerRole"
+FAILED_LAUNCH = StateReason("Client.InternalError: Client error on launch", "Client.InternalError")
+
+
+def load_event(name: str, replacements: dict[str, str] | None = None) -> dict[str, Any]:
+    """A fixture from tests/events, with sample ids replaced by plain string substitution."""
+    text = (EVENTS_DIR / name).read_text()
+    for old, new in (replacements or {}).items():
+        text = text.replace(old, new)
+    event: dict[str, Any] = json.loads(text)
+    return event
+
+
+@dataclass
+class World:
+    """Clients for this account, and for the other account through an assumed role."""
+
+    region: str = REGION
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service] = boto3.Session(region_name=self.region).client(service)
+        return self.clients[service]
+
+    @contextlib.contextmanager
+    def account(self, account: str) -> Iterator[None]:
+        """Make calls as ``account``. moto takes the account from MOTO_ACCOUNT_ID before
+        credentials, so this switches it; world building is single-threaded."""
+        previous = os.environ.get("MOTO_ACCOUNT_ID")
+        os.environ["MOTO_ACCOUNT_ID"] = account
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("MOTO_ACCOUNT_ID", None)
+            else:
+                os.environ["MOTO_ACCOUNT_ID"] = previous
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def key(self, account: str = ACCOUNT, policy: dict[str, Any] | None = None) -> str:
+        args: dict[str, Any] = {"Description": "EBS key"}
+        if policy is not None:
+            args["Policy"] = json.dumps(policy)
+        with self.account(account):
+            arn: str = self.client("kms").create_key(**args)["KeyMetadata"]["Arn"]
+        return arn
+
+    def policy(self, key_arn: str) -> dict[str, Any]:
+        with self.account(key_arn.split(":")[4]):
+            text = self.client("kms").get_key_policy(KeyId=key_arn, PolicyName="default")
+        policy: dict[str, Any] = json.loads(text["Policy"])
+        return policy
+
+    def set_policy(self, key_arn: str, policy: dict[str, Any]) -> None:
+        with self.account(key_arn.split(":")[4]):
+            self.client("kms").put_key_policy(
+                KeyId=key_arn, PolicyName="default", Policy=json.dumps(policy)
+            )
+
+    def grants(self, key_arn: str) -> list[dict[str, Any]]:
+        with self.account(key_arn.split(":")[4]):
+            grants: list[dict[str, Any]] = self.client("kms").list_grants(KeyId=key_arn)["Grants"]
+        return grants
+
+    def set_key(
+        self, key_arn: str, *, manager: str | None = None, state: str | None = None
+    ) -> None:
+        """What the API cannot set: an AWS-managed key, or a key state such as PendingImport."""
+        account, key_id = key_arn.split(":")[4], key_arn.rsplit("/", 1)[-1]
+        key = kms_backends[account][self.region].keys[key_id]
+        if manager:
+            key.key_manager = manager
+        if state:
+            key.key_state = state
+            key.enabled = state == "Enabled"
+
+    # --- principals ------------------------------------------------------------------------
+
+    def autoscaling_slr(self, suffix: str | None = None) -> str:
+        args = {"AWSServiceName": "autoscaling.amazonaws.com"}
+        if suffix:
+            args["CustomSuffix"] = suffix
+        arn: str = self.client("iam").create_service_linked_role(**args)["Role"]["Arn"]
+        return arn
+
+    def user(self, name: str = "ops-alice") -> str:
+        arn: str = self.client("iam").create_user(UserName=name)["User"]["Arn"]
+        return arn
+
+    def role(self, name: str, trusted_account: str = "999988887777") -> str:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        arn: str = self.client("iam").create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)
+        )["Role"]["Arn"]
+        return arn
+
+    # --- EC2 and Auto Scaling --------------------------------------------------------------
+
+    def image(self) -> str:
+        images = self.client("ec2").describe_images(Owners=["amazon"])["Images"]
+        image_id: str = images[0]["ImageId"]
+        return image_id
+
+    def encrypted_image(self, key_arn: str) -> str:
+        """An AMI whose snapshot is encrypted with ``key_arn`` (as a copied AMI would be)."""
+        ec2 = self.client("ec2")
+        volume = ec2.create_volume(AvailabilityZone=f"{self.region}a", Size=8)["VolumeId"]
+        snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+        copied = ec2.copy_snapshot(
+            SourceSnapshotId=snapshot, SourceRegion=self.region, Encrypted=True, KmsKeyId=key_arn
+        )["SnapshotId"]
+        image_id: str = ec2.register_image(
+            Name=f"copied-{copied}",
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": copied}}],
+        )["ImageId"]
+        return image_id
+
+    def launch_template(self, key_arn: str, name: str = "web-lt") -> str:
+        data = {
+            "ImageId": self.image(),
+            "InstanceType": "t3.micro",
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {"Encrypted": True, "KmsKeyId": key_arn, "VolumeSize": 8},
+                }
+            ],
+        }
+        template_id: str = self.client("ec2").create_launch_template(
+            LaunchTemplateName=name, LaunchTemplateData=data
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        return template_id
+
+    def autoscaling_group(self, template_id: str, name: str = SAMPLE_GROUP) -> str:
+        self.client("autoscaling").create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Latest"},
+            MinSize=0,
+            MaxSize=2,
+            DesiredCapacity=0,
+            AvailabilityZones=[f"{self.region}a"],
+        )
+        return name
+
+    def failed_instance(
+        self, key_arn: str, *, group: str | None = None, stopped: bool = True
+    ) -> str:
+        """An instance whose encrypted root volume uses ``key_arn`` and whose launch failed."""
+        tags = [{"Key": "aws:autoscaling:groupName", "Value": group}] if group else []
+        args: dict[str, Any] = {
+            "ImageId": self.image(),
+            "MinCount": 1,
+            "MaxCount": 1,
+            "InstanceType": "t3.micro",
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {"Encrypted": True, "KmsKeyId": key_arn, "VolumeSize": 8},
+                }
+            ],
+        }
+        if tags:
+            args["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
+        ec2 = self.client("ec2")
+        instance_id: str = ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+        if stopped:
+            ec2.stop_instances(InstanceIds=[instance_id])
+        else:
+            ec2.terminate_instances(InstanceIds=[instance_id])
+        self.set_state_reason(instance_id, FAILED_LAUNCH)
+        return instance_id
+
+    def set_state_reason(self, instance_id: str, reason: StateReason) -> None:
+        ec2_backends[ACCOUNT][self.region].get_instance(instance_id).state_reason = reason
+
+    # --- notifications ---------------------------------------------------------------------
+
+    def notifications_topic(self) -> tuple[str, str]:
+        """An SNS topic with an SQS subscription (raw delivery off: the SNS envelope arrives)."""
+        topic: str = self.client("sns").create_topic(Name="remediator-notifications")["TopicArn"]
+        sqs = self.client("sqs")
+        queue_url: str = sqs.create_queue(QueueName="operator-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        return topic, queue_url
+
+    def received(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every SNS notification delivered so far: Subject, parsed Message, attributes."""
+        sqs, found = self.client("sqs"), []
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not batch:
+                return found
+            for item in batch:
+                envelope = json.loads(item["Body"])
+                found.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "message": json.loads(envelope["Message"]),
+                        "attributes": {
+                            k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()
+                        },
+                    }
+                )
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])
