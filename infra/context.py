@@ -1,0 +1,190 @@
+"""CDK context -> one validated settings object, read once at synth time.
+
+Context from ``cdk.json`` arrives as real JSON values; ``-c key=value`` on the command line
+arrives as a string. Each key accepts either form (JSON text for lists and numbers,
+``true``/``false`` for booleans) and any other value fails ``cdk synth`` with a message that
+names the key. The remediator's own part is validated by the model the Lambda uses
+(``remediator.config.parse_config``), so synth and run time reject the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from remediator.config import ConfigError, RemediatorConfig, parse_config
+
+# Context key -> default. cdk.json carries the same values (a test keeps them equal).
+DEFAULTS: dict[str, Any] = {
+    "allowed_principals": [],
+    "allowed_keys": [],
+    "mode": "dry-run",
+    "remedy": "auto",
+    "max_changes_per_key_per_hour": 10,
+    "notification_emails": [],
+    "create_trail": True,
+    "trail_retention_days": 365,
+    "log_retention_days": 90,
+    "powertools_layer_version": 38,
+}
+
+# Where each field of RemediatorConfig comes from, to name the context key in errors.
+_CONFIG_FIELD_TO_KEY = {
+    "allow.principals": "allowed_principals",
+    "allow.keys": "allowed_keys",
+    "mode": "mode",
+    "remedy": "remedy",
+    "max_changes_per_key_per_hour": "max_changes_per_key_per_hour",
+}
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827}
+    | {2192, 2557, 2922, 3288, 3653}
+)
+
+# Deliberately loose: SNS validates the address; this catches lists and typos like "ops".
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# IAM resource ARNs know only "*" and "?"; a shell-style "[...]" would be granted literally.
+_IAM_UNSUPPORTED_GLOB = re.compile(r"[\[\]]")
+
+
+class ContextError(ValueError):
+    """A CDK context value is wrong; the message names the context key."""
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything the stack needs from context, validated."""
+
+    remediator: RemediatorConfig
+    notification_emails: tuple[str, ...]
+    create_trail: bool
+    trail_retention_days: int
+    log_retention_days: int
+    powertools_layer_version: int
+
+    @property
+    def allowed_key_patterns(self) -> tuple[str, ...]:
+        return self.remediator.allow.keys
+
+
+def load_settings(get: Callable[[str], Any]) -> StackSettings:
+    """Read and validate every context key; ``get`` is ``node.try_get_context``."""
+
+    def value(key: str) -> Any:
+        found = get(key)
+        return DEFAULTS[key] if found is None else found
+
+    config_input = {
+        "mode": _string(value("mode"), "mode"),
+        "remedy": _string(value("remedy"), "remedy"),
+        "allow": {
+            "principals": _string_list(value("allowed_principals"), "allowed_principals"),
+            "keys": _string_list(value("allowed_keys"), "allowed_keys"),
+        },
+        "max_changes_per_key_per_hour": _integer(
+            value("max_changes_per_key_per_hour"), "max_changes_per_key_per_hour"
+        ),
+    }
+    try:
+        remediator = parse_config(config_input)
+    except ConfigError as err:
+        raise ContextError(_name_context_keys(str(err))) from None
+
+    for pattern in remediator.allow.keys:
+        if _IAM_UNSUPPORTED_GLOB.search(pattern):
+            raise ContextError(
+                f"invalid CDK context allowed_keys: {pattern!r} uses '[...]', which IAM "
+                "resource ARNs do not support; use '*' or '?'"
+            )
+
+    emails = _string_list(value("notification_emails"), "notification_emails")
+    for email in emails:
+        if not _EMAIL.match(email):
+            raise ContextError(
+                f"invalid CDK context notification_emails: {email!r} is not an email address"
+            )
+
+    log_retention_days = _integer(value("log_retention_days"), "log_retention_days")
+    if log_retention_days not in LOG_RETENTION_DAYS:
+        raise ContextError(
+            f"invalid CDK context log_retention_days: {log_retention_days} is not one of "
+            f"CloudWatch Logs' retention periods {sorted(LOG_RETENTION_DAYS)}"
+        )
+
+    trail_retention_days = _integer(value("trail_retention_days"), "trail_retention_days")
+    if trail_retention_days < 1:
+        raise ContextError("invalid CDK context trail_retention_days: must be at least 1")
+
+    layer_version = _integer(value("powertools_layer_version"), "powertools_layer_version")
+    if layer_version < 1:
+        raise ContextError("invalid CDK context powertools_layer_version: must be at least 1")
+
+    return StackSettings(
+        remediator=remediator,
+        notification_emails=tuple(emails),
+        create_trail=_boolean(value("create_trail"), "create_trail"),
+        trail_retention_days=trail_retention_days,
+        log_retention_days=log_retention_days,
+        powertools_layer_version=layer_version,
+    )
+
+
+def _name_context_keys(message: str) -> str:
+    """Turn the model's field paths (``allow.keys.0: ...``) into context keys."""
+    prefix = "invalid configuration: "
+    problems = message.removeprefix(prefix).split("; ")
+    renamed = []
+    for problem in problems:
+        named = problem
+        for field, key in _CONFIG_FIELD_TO_KEY.items():
+            if problem.startswith((f"{field}:", f"{field}.")):
+                named = key + problem[len(field) :]
+                break
+        renamed.append(named)
+    return "invalid CDK context " + "; ".join(renamed)
+
+
+def _decode(raw: Any) -> Any:
+    """Context given with -c is a string; decode it as JSON when it is JSON."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _string(raw: Any, key: str) -> str:
+    if isinstance(raw, str):
+        return raw
+    raise ContextError(f"invalid CDK context {key}: expected a string, got {raw!r}")
+
+
+def _string_list(raw: Any, key: str) -> list[str]:
+    decoded = _decode(raw)
+    if isinstance(decoded, list) and all(isinstance(item, str) for item in decoded):
+        return list(decoded)
+    raise ContextError(
+        f"invalid CDK context {key}: expected a JSON list of strings "
+        f"(e.g. -c {key}='[\"...\"]'), got {raw!r}"
+    )
+
+
+def _integer(raw: Any, key: str) -> int:
+    decoded = _decode(raw)
+    if isinstance(decoded, int) and not isinstance(decoded, bool):
+        return decoded
+    raise ContextError(f"invalid CDK context {key}: expected an integer, got {raw!r}")
+
+
+def _boolean(raw: Any, key: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise ContextError(f"invalid CDK context {key}: expected true or false, got {raw!r}")

@@ -1,0 +1,118 @@
+"""cdk-nag (AwsSolutions) suppressions that remain after fixing what could be fixed.
+
+Each suppression is attached by resource path, limited with ``appliesTo`` to the exact finding,
+and says why the finding stands. A path that no longer exists fails ``cdk synth``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cdk_nag import NagPackSuppression, NagSuppressions
+from remediator import permissions
+
+if TYPE_CHECKING:
+    from infra.stack import KmsLaunchRemediatorStack
+
+
+def _path(node_path: str) -> str:
+    return "/" + node_path
+
+
+def suppress_justified_findings(stack: KmsLaunchRemediatorStack) -> None:
+    remediator = stack.remediator
+    allowed_keys = stack.settings.allowed_key_patterns
+
+    NagSuppressions.add_resource_suppressions_by_path(
+        stack,
+        _path(remediator.role.node.path) + "/DefaultPolicy/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                applies_to=["Resource::*"],
+                reason=(
+                    "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added by active "
+                    "tracing) use '*': X-Ray does not support resource-level permissions for them."
+                ),
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                applies_to=["Action::kms:GenerateDataKey*"],
+                reason=(
+                    "Added by topic.grant_publish for the topic's SSE key only (resource is that "
+                    "key's ARN): publishing to an encrypted topic needs GenerateDataKey*/Decrypt."
+                ),
+            ),
+        ],
+    )
+
+    wildcard_keys = [f"Resource::{pattern}" for pattern in allowed_keys if "*" in pattern]
+    engine_suppressions = [
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            applies_to=["Resource::*"],
+            reason=(
+                "Only reads that IAM cannot scope use '*': "
+                + ", ".join(permissions.KEY_DESCRIBE_ACTIONS + permissions.UNSCOPED_READ_ACTIONS)
+                + " (DescribeKey runs before the allowlist can be checked: it resolves aliases "
+                "and tells AWS-managed keys apart); the Deny on PutKeyPolicy with "
+                "BypassPolicyLockoutSafetyCheck is also on '*'."
+            ),
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            applies_to=[
+                "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
+                "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*",
+            ],
+            reason=(
+                "iam:GetRole/iam:GetUser on this account's roles and users only: the engine "
+                "checks that the principal from an event exists before it changes a key "
+                "policy; which principal is not known until the event arrives."
+            ),
+        ),
+    ]
+    if wildcard_keys:
+        engine_suppressions.append(
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                applies_to=wildcard_keys,
+                reason=(
+                    "These are the operator's allowlisted key ARN patterns (context "
+                    "allowed_keys), granted exactly as configured: the keys the remediator may "
+                    "read and change. No other key is writable."
+                ),
+            )
+        )
+    NagSuppressions.add_resource_suppressions_by_path(
+        stack, _path(remediator.node.path) + "/EnginePolicy/Resource", engine_suppressions
+    )
+
+    NagSuppressions.add_resource_suppressions_by_path(
+        stack,
+        _path(remediator.function.node.path) + "/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-L1",
+                reason=(
+                    "Pinned to python3.12 on purpose: the official Powertools layer used here is "
+                    "built for python3.12/arm64 (its pydantic-core is compiled for it). Move "
+                    "runtime and layer name together."
+                ),
+            )
+        ],
+    )
+    NagSuppressions.add_resource_suppressions_by_path(
+        stack,
+        _path(remediator.dlq.node.path) + "/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-SQS3",
+                reason=(
+                    "This queue is itself the dead-letter queue: the Lambda's async on-failure "
+                    "destination and the EventBridge targets' DLQ. cdk-nag only recognises DLQs "
+                    "named in another queue's RedrivePolicy."
+                ),
+            )
+        ],
+    )

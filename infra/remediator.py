@@ -1,0 +1,200 @@
+"""The remediator Lambda: function, role, log group, async failure handling, engine grants.
+
+The IAM actions come from ``remediator.permissions`` (declared next to the adapter that calls
+them); this module only decides the resources each group may touch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from remediator import permissions
+from remediator.config import RemediatorConfig, Settings
+from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+HANDLER = "remediator.handler.handler"
+ASSET_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.mypy_cache",
+    "**/.pytest_cache",
+    "**/.ruff_cache",
+    "**/*.egg-info",
+]
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+TIMEOUT = Duration.seconds(120)
+MEMORY_MB = 256
+# Lambda's own async retries of a failed invocation, and how long an event may wait.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE = Duration.hours(1)
+DLQ_RETENTION = Duration.days(14)
+
+# Days -> the CDK enum (CloudWatch Logs accepts only these periods; see infra.context).
+LOG_RETENTION: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+# The official Powertools for AWS Lambda (Python) v3 layer, published by AWS in account
+# 017000801446 in every commercial region. It also carries pydantic v2 and aws-xray-sdk.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-arm64"
+
+
+def powertools_layer_arn(version: int) -> str:
+    """The layer ARN in the deploying stack's region (a CloudFormation Fn::Sub)."""
+    return Fn.sub(
+        "arn:aws:lambda:${AWS::Region}:"
+        f"{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
+    )
+
+
+class Remediator(Construct):
+    """The function plus its dead-letter queue; ``function`` and ``dlq`` are for wiring."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: RemediatorConfig,
+        log_retention_days: int,
+        powertools_layer_version: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=LOG_RETENTION[log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        # An explicit role: no AWSLambdaBasicExecutionRole (logs:* on *), only this log group.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="KMS launch remediator: reads launch context, fixes allowlisted keys",
+        )
+        self.log_group.grant_write(self.role)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Fixes EC2 launches that fail on a customer-managed KMS key",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version)
+                )
+            ],
+            timeout=TIMEOUT,
+            memory_size=MEMORY_MB,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            max_event_age=ASYNC_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.dlq),
+            environment={
+                Settings.ENV_CONFIG: config.model_dump_json(),
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            },
+        )
+        self.role.attach_inline_policy(
+            iam.Policy(
+                self,
+                "EnginePolicy",
+                statements=engine_statements(Stack.of(self), config.allow.keys),
+            )
+        )
+
+
+def engine_statements(stack: Stack, allowed_keys: tuple[str, ...]) -> list[iam.PolicyStatement]:
+    """The engine's IAM statements: writes only on allowlisted keys, reads as narrow as IAM
+    allows, and an explicit Deny of the key-policy lockout bypass."""
+    statements = [
+        iam.PolicyStatement(
+            sid="DescribeAnyKey",
+            actions=list(permissions.KEY_DESCRIBE_ACTIONS),
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="UnscopedReads",
+            actions=list(permissions.UNSCOPED_READ_ACTIONS),
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="ReadPrincipals",
+            actions=list(permissions.PRINCIPAL_READ_ACTIONS),
+            resources=[
+                stack.format_arn(service="iam", region="", resource="role", resource_name="*"),
+                stack.format_arn(service="iam", region="", resource="user", resource_name="*"),
+            ],
+        ),
+        # The engine never sets BypassPolicyLockoutSafetyCheck; make IAM refuse it too.
+        iam.PolicyStatement(
+            sid="DenyPolicyLockoutBypass",
+            effect=iam.Effect.DENY,
+            actions=["kms:PutKeyPolicy"],
+            resources=["*"],
+            conditions={"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}},
+        ),
+    ]
+    if allowed_keys:
+        statements += [
+            iam.PolicyStatement(
+                sid="ReadAllowlistedKeys",
+                actions=list(permissions.KEY_READ_ACTIONS),
+                resources=list(allowed_keys),
+            ),
+            iam.PolicyStatement(
+                sid="WriteAllowlistedKeys",
+                actions=list(permissions.KEY_WRITE_ACTIONS),
+                resources=list(allowed_keys),
+            ),
+        ]
+    return statements

@@ -1,0 +1,43 @@
+"""State: the DynamoDB table for idempotency records, per-key locks and the audit trail."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+from remediator import state_schema
+
+_ATTRIBUTE_TYPES = {
+    "S": dynamodb.AttributeType.STRING,
+    "N": dynamodb.AttributeType.NUMBER,
+    "B": dynamodb.AttributeType.BINARY,
+}
+
+
+def _attribute(key_type: str) -> dynamodb.Attribute:
+    name = next(k["AttributeName"] for k in state_schema.KEY_SCHEMA if k["KeyType"] == key_type)
+    kind = next(
+        a["AttributeType"] for a in state_schema.ATTRIBUTE_DEFINITIONS if a["AttributeName"] == name
+    )
+    return dynamodb.Attribute(name=name, type=_ATTRIBUTE_TYPES[kind])
+
+
+class StateTable(Construct):
+    """On-demand, point-in-time recovery, TTL; retained on stack deletion (audit trail)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=_attribute("HASH"),
+            sort_key=_attribute("RANGE"),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=state_schema.TTL_ATTRIBUTE,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
