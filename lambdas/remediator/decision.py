@@ -105,6 +105,19 @@ def suggested_fix(facts: Facts) -> dict[str, Any]:
     return fix
 
 
+def manual_fix(reason: str, instance_id: str | None) -> dict[str, Any]:
+    """For events the tool cannot act on at all: what an operator should look at."""
+    fix: dict[str, Any] = {
+        "manual_review": (
+            f"The remediator could not act: {reason}. Check the CloudTrail event and the key "
+            "policy by hand; the tool changes nothing it cannot identify exactly."
+        )
+    }
+    if instance_id:
+        fix["diagnose"] = f"python -m remediator diagnose --instance-id {instance_id}"
+    return fix
+
+
 def decide(facts: Facts, config: RemediatorConfig) -> Decision:
     key, principal, allow = facts.key, facts.principal, config.allow
 

@@ -22,6 +22,7 @@ from remediator.decision import (
     GrantPlan,
     decide,
     has_equivalent_grant,
+    manual_fix,
     policy_diff,
     suggested_fix,
 )
@@ -259,12 +260,14 @@ class Remediator:
     ) -> list[Target] | Report:
         unique = list(dict.fromkeys(keys))
         if not unique:
+            reason = "no KMS key found on the instance's volumes, launch template or AMI snapshots"
             return Report(
                 Outcome.REFUSED,
                 meta.event_id,
-                "no KMS key found on the instance's volumes, launch template or AMI snapshots",
+                reason,
                 principal_arn=principal.arn if principal else None,
                 instance_id=instance_id,
+                suggested_fix=manual_fix(reason, instance_id),
             )
         return [Target(key, principal, instance_id, problem) for key in unique]
 
@@ -280,16 +283,22 @@ class Remediator:
             instance_id=target.instance_id,
         )
         if target.problem or target.principal is None or target.key_reference is None:
+            reason = target.problem or "the event names no usable key or principal"
             return replace(
-                base, reason=target.problem or "the event names no usable key or principal"
+                base, reason=reason, suggested_fix=manual_fix(reason, target.instance_id)
             )
 
         key, problem = self._resolve_key(meta, target)
         if key is None:
-            return replace(base, reason=problem or "the key could not be resolved")
+            reason = problem or "the key could not be resolved"
+            return replace(
+                base, reason=reason, suggested_fix=manual_fix(reason, target.instance_id)
+            )
         base = replace(base, key_arn=key.arn)
         if problem:
-            return replace(base, reason=problem)
+            return replace(
+                base, reason=problem, suggested_fix=manual_fix(problem, target.instance_id)
+            )
 
         facts = self._read_facts(meta, key, target.principal)
         decision = decide(facts, self.config)

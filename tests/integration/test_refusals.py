@@ -1,0 +1,362 @@
+"""Every refusal: nothing is written, and the operator is told the exact fix."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from remediator.report import Report
+
+from tests.integration.conftest import Run, allow
+from tests.support.world import ACCOUNT, OTHER_ACCOUNT, SAMPLE_KEY_ARN, World, load_event
+
+CASE1 = "case1_asg_slr_create_grant_access_denied.json"
+CASE3 = "case3_cross_account_asg_create_grant.json"
+CASE5 = "case5_user_start_instances_create_grant.json"
+ANY_PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:*"
+ANY_KEY = "arn:aws:kms:*:*:key/*"
+
+
+class BusyState:
+    """A state store reporting that the key already changed many times this hour."""
+
+    def changes_in_last_hour(self, key_arn: str) -> int:
+        return 10
+
+    @contextlib.contextmanager
+    def lock(self, key_arn: str) -> Iterator[None]:
+        yield
+
+    def record_change(self, report: Report, before: Any, after: Any) -> str:
+        raise AssertionError("a refusal must record no change")
+
+
+def with_session_issuer(arn: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(event: dict[str, Any]) -> None:
+        event["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = arn
+
+    return mutate
+
+
+def as_root(event: dict[str, Any]) -> None:
+    event["detail"]["userIdentity"] = {
+        "type": "Root",
+        "arn": f"arn:aws:iam::{ACCOUNT}:root",
+        "accountId": ACCOUNT,
+    }
+
+
+def message_names_other_key(event: dict[str, Any]) -> None:
+    event["detail"]["errorMessage"] = (
+        "User: arn:aws:iam::111122223333:user/ops-alice is not authorized to perform: "
+        "kms:CreateGrant on resource: "
+        "arn:aws:kms:eu-west-1:111122223333:key/ffffffff-ffff-ffff-ffff-ffffffffffff"
+    )
+
+
+def big_policy(account: str) -> dict[str, Any]:
+    """A policy just under 32 KB: adding the tool's statements would pass the limit."""
+    root = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}
+    root |= {"Action": "kms:*", "Resource": "*"}
+    policy: dict[str, Any] = {"Version": "2012-10-17", "Statement": [root]}
+    while len(json.dumps(policy, separators=(",", ":"))) < 32_768 - 300:
+        i = len(policy["Statement"])
+        policy["Statement"].append(
+            {
+                "Sid": f"Padding{i}",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:role/padding-{i:04d}"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+            }
+        )
+    assert len(json.dumps(policy, separators=(",", ":"))) < 32_768
+    return policy
+
+
+def deny_user(account: str) -> dict[str, Any]:
+    root = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}
+    root |= {"Action": "kms:*", "Resource": "*"}
+    deny = {
+        "Sid": "NoAlice",
+        "Effect": "Deny",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:user/ops-alice"},
+        "Action": ["kms:CreateGrant", "kms:Decrypt"],
+        "Resource": "*",
+    }
+    return {"Version": "2012-10-17", "Statement": [root, deny]}
+
+
+def edited_tool_statement(account: str) -> dict[str, Any]:
+    root = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}
+    root |= {"Action": "kms:*", "Resource": "*"}
+    edited = {
+        "Sid": "KmsLaunchRemediatorUseViaEc2",
+        "Effect": "Allow",
+        "Principal": {"AWS": [f"arn:aws:iam::{account}:user/bob"]},
+        "Action": "kms:*",  # someone widened it by hand
+        "Resource": "*",
+    }
+    return {"Version": "2012-10-17", "Statement": [root, edited]}
+
+
+# Each row: id, fixture, config, how to set the world up (returns the key ARN), event mutation,
+# engine kwargs, expected reason fragment.
+REFUSALS: list[tuple[Any, ...]] = [
+    (
+        "key-not-allowlisted",
+        CASE5,
+        allow([ANY_PRINCIPAL], ["arn:aws:kms:*:*:key/nope"]),
+        {},
+        None,
+        {},
+        "key is not in the allowlist",
+    ),
+    (
+        "principal-not-allowlisted",
+        CASE5,
+        allow([f"arn:aws:iam::{ACCOUNT}:role/*"], [ANY_KEY]),
+        {},
+        None,
+        {},
+        "principal is not in the allowlist",
+    ),
+    ("empty-allowlist", CASE5, {}, {}, None, {}, "not in the allowlist"),
+    (
+        "aws-managed-key",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {"manager": "AWS"},
+        None,
+        {},
+        "AWS-managed",
+    ),
+    (
+        "disabled-key",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {"disable": True},
+        None,
+        {},
+        "Disabled",
+    ),
+    (
+        "pending-deletion",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {"delete": True},
+        None,
+        {},
+        "PendingDeletion",
+    ),
+    (
+        "pending-import",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {"state": "PendingImport"},
+        None,
+        {},
+        "PendingImport",
+    ),
+    (
+        "wildcard-principal",
+        CASE1,
+        allow(["arn:aws:iam::*:*"], [ANY_KEY]),
+        {},
+        with_session_issuer("arn:aws:iam::111122223333:role/*"),
+        {},
+        "wildcard",
+    ),
+    (
+        "partial-wildcard-principal",
+        CASE1,
+        allow(["arn:aws:iam::*:*"], [ANY_KEY]),
+        {},
+        with_session_issuer("arn:aws:iam::111122223333:role/Admin?"),
+        {},
+        "wildcard",
+    ),
+    (
+        "odd-characters",
+        CASE1,
+        allow(["arn:aws:iam::*:*"], [ANY_KEY]),
+        {},
+        with_session_issuer('arn:aws:iam::111122223333:role/x"}]'),
+        {},
+        "characters",
+    ),
+    (
+        "other-account-principal",
+        CASE1,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {},
+        with_session_issuer("arn:aws:iam::999988887777:role/Evil"),
+        {},
+        "principal is not in the allowlist",
+    ),
+    ("root-by-glob", CASE1, allow([ANY_PRINCIPAL], [ANY_KEY]), {}, as_root, {}, "exact ARN"),
+    (
+        "principal-missing-in-iam",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {"no_user": True},
+        None,
+        {},
+        "does not exist",
+    ),
+    (
+        "explicit-deny",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {"policy": deny_user},
+        None,
+        {},
+        "Deny statement 'NoAlice'",
+    ),
+    (
+        "tool-sid-edited-by-hand",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {"policy": edited_tool_statement},
+        None,
+        {},
+        "changed by someone else",
+    ),
+    (
+        "too-large-for-key-policy",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY], remedy="key-policy"),
+        {"policy": big_policy},
+        None,
+        {},
+        "32 KB",
+    ),
+    (
+        "conflicting-key-in-message",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {},
+        message_names_other_key,
+        {},
+        "different keys",
+    ),
+    (
+        "anti-loop",
+        CASE5,
+        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        {},
+        None,
+        {"state": BusyState()},
+        "likely a loop",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "config", "setup", "mutate", "engine_args", "reason"),
+    [row[1:] for row in REFUSALS],
+    ids=[row[0] for row in REFUSALS],
+)
+def test_engine_refusal_writes_nothing_and_suggests_fix(
+    world: World,
+    inbox: tuple[str, str],
+    run: Run,
+    fixture: str,
+    config: dict[str, Any],
+    setup: dict[str, Any],
+    mutate: Callable[[dict[str, Any]], None] | None,
+    engine_args: dict[str, Any],
+    reason: str,
+) -> None:
+    # Given a key and principal set up to trip one safety rule
+    key = world.key(policy=setup["policy"](ACCOUNT) if "policy" in setup else None)
+    if not setup.get("no_user"):
+        world.user()
+    world.autoscaling_slr()
+    if "manager" in setup or "state" in setup:
+        world.set_key(key, manager=setup.get("manager"), state=setup.get("state"))
+    if setup.get("disable"):
+        world.client("kms").disable_key(KeyId=key.rsplit("/", 1)[-1])
+    if setup.get("delete"):
+        world.client("kms").schedule_key_deletion(
+            KeyId=key.rsplit("/", 1)[-1], PendingWindowInDays=7
+        )
+    policy_before = world.policy(key)
+    event = load_event(fixture, {SAMPLE_KEY_ARN: key})
+    if mutate:
+        mutate(event)
+
+    # When the event arrives
+    [report] = run(event, config, **engine_args)
+
+    # Then nothing is written and the notification says why and what to do
+    assert report.outcome == "refused"
+    assert reason in report.reason
+    assert world.policy(key) == policy_before
+    assert world.grants(key) == []
+    [note] = world.received(inbox[1])
+    assert note["attributes"] == {"outcome": "refused"}
+    assert note["message"]["reason"] == report.reason
+    assert note["message"]["suggested_fix"], "a refusal must carry a suggested fix"
+    assert note["message"]["changes"] is None
+
+
+def test_engine_refusal_suggests_the_exact_statements(
+    world: World, inbox: tuple[str, str], run: Run
+) -> None:
+    # Given a principal outside the allowlist
+    key, user = world.key(), world.user()
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: key})
+
+    # When its launch fails
+    run(event, allow([f"arn:aws:iam::{ACCOUNT}:role/*"], [ANY_KEY]))
+
+    # Then the message gives the statements an operator would add, naming that user
+    fix = world.received(inbox[1])[0]["message"]["suggested_fix"]
+    assert [s["Sid"] for s in fix["key_policy_statements"]] == [
+        "KmsLaunchRemediatorUseViaEc2",
+        "KmsLaunchRemediatorAttach",
+    ]
+    assert all(s["Principal"] == {"AWS": [user]} for s in fix["key_policy_statements"])
+
+
+def test_engine_refuses_key_policy_remedy_for_other_accounts_key(
+    world: World, inbox: tuple[str, str], run: Run
+) -> None:
+    # Given a cross-account key and remedy key-policy (no grants allowed)
+    key = world.key(OTHER_ACCOUNT)
+    world.autoscaling_slr()
+    event = load_event(
+        CASE3, {"arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321": key}
+    )
+
+    # When the failure arrives
+    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY], remedy="key-policy"))
+
+    # Then nothing is written, and the fix names the grant command to run from this account
+    assert report.outcome == "refused"
+    assert "only in the key's own account" in report.reason
+    assert world.grants(key) == []
+    assert report.suggested_fix is not None
+    assert report.suggested_fix["grant_cli"].startswith(f"aws kms create-grant --key-id {key} ")
+
+
+def test_engine_refuses_key_in_another_region(
+    world: World, inbox: tuple[str, str], run: Run
+) -> None:
+    # Given the event claims eu-west-1 but names a key in us-east-1
+    world.user()
+    key = world.key()
+    other_region_key = key.replace("eu-west-1", "us-east-1")
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: other_region_key})
+
+    # When it arrives
+    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+
+    # Then it is refused without a write
+    assert report.outcome == "refused"
+    assert world.policy(key)["Statement"][0]["Sid"] == "Enable IAM User Permissions"
+    assert len(world.policy(key)["Statement"]) == 1
