@@ -255,8 +255,8 @@ class AwsAdapter:
 
     # --- CloudTrail ------------------------------------------------------------------------
 
-    def launch_caller(self, instance_id: str) -> dict[str, Any] | None:
-        """The userIdentity of the latest RunInstances/StartInstances call for an instance."""
+    def launch_record(self, instance_id: str) -> dict[str, Any] | None:
+        """The CloudTrail record of the latest RunInstances/StartInstances call for an instance."""
         try:
             pages: Iterator[dict[str, Any]] = (
                 self.client("cloudtrail")
@@ -271,8 +271,8 @@ class AwsAdapter:
             for page in pages:
                 for item in page.get("Events", []):
                     if item.get("EventName") in ("RunInstances", "StartInstances"):
-                        identity = json.loads(item.get("CloudTrailEvent", "{}")).get("userIdentity")
-                        return identity if isinstance(identity, dict) else None
+                        record = json.loads(item.get("CloudTrailEvent") or "{}")
+                        return record if isinstance(record, dict) else None
         except ClientError as err:
             if error_code(err) in UNAVAILABLE_CODES:
                 logger.warning("cloudtrail_lookup_unavailable", extra={"code": error_code(err)})

@@ -57,6 +57,18 @@ LAUNCH_TEMPLATE_ID_TAG = "aws:ec2launchtemplate:id"
 LAUNCH_TEMPLATE_VERSION_TAG = "aws:ec2launchtemplate:version"
 
 
+def kms_key_ids(value: object, depth: int = 0) -> list[str]:
+    """Every ``kmsKeyId`` string in a CloudTrail request (RunInstances block device mappings)."""
+    if depth > 8:
+        return []
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k == "kmsKeyId" and isinstance(v, str)]
+        return found + [i for v in value.values() for i in kms_key_ids(v, depth + 1)]
+    if isinstance(value, list):
+        return [i for v in value for i in kms_key_ids(v, depth + 1)]
+    return []
+
+
 class RemediationFailed(RuntimeError):
     """A change was attempted and its post-condition does not hold. Raised so that the async
     retry, and then the dead-letter queue, take over."""
@@ -205,14 +217,15 @@ class Remediator:
                 meta, group.service_linked_role_arn if group else None
             )
         else:
-            identity = self.aws.launch_caller(instance_id)
-            if identity is None:
+            record = self.aws.launch_record(instance_id)
+            if record is None:
                 problem = (
                     "no launching principal found: the instance is not in an Auto Scaling group "
                     "and CloudTrail LookupEvents returned no RunInstances/StartInstances call"
                 )
             else:
-                principal, problem = principal_from_identity(identity)
+                principal, problem = principal_from_identity(record.get("userIdentity"))
+                keys += kms_key_ids(record.get("requestParameters"))
         return self._targets(meta, keys, principal, instance_id, problem)
 
     def _identify_asg(self, trigger: AsgLaunchFailed) -> list[Target] | Report:

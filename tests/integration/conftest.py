@@ -4,11 +4,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from remediator.aws import AwsAdapter
 from remediator.config import parse_config
 from remediator.engine import Remediator
 from remediator.report import Report
-
 from tests.support.world import World
 
 

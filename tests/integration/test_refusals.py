@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from remediator.report import Report
 
+from remediator.report import Report
 from tests.integration.conftest import Run, allow
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, SAMPLE_KEY_ARN, World, load_event
 

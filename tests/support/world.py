@@ -150,18 +150,21 @@ class World:
         return image_id
 
     def encrypted_image(self, key_arn: str) -> str:
-        """An AMI whose snapshot is encrypted with ``key_arn`` (as a copied AMI would be)."""
+        """An AMI whose snapshot is encrypted with ``key_arn`` (as a copied AMI would be).
+
+        moto's RegisterImage makes a snapshot of its own, unencrypted, whatever the block device
+        mapping says; the backend's snapshot is given the key instead."""
         ec2 = self.client("ec2")
-        volume = ec2.create_volume(AvailabilityZone=f"{self.region}a", Size=8)["VolumeId"]
-        snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
-        copied = ec2.copy_snapshot(
-            SourceSnapshotId=snapshot, SourceRegion=self.region, Encrypted=True, KmsKeyId=key_arn
-        )["SnapshotId"]
-        image_id: str = ec2.register_image(
-            Name=f"copied-{copied}",
-            RootDeviceName="/dev/xvda",
-            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": copied}}],
-        )["ImageId"]
+        instance = ec2.run_instances(ImageId=self.image(), MinCount=1, MaxCount=1)["Instances"][0]
+        image_id: str = ec2.create_image(InstanceId=instance["InstanceId"], Name="copied")[
+            "ImageId"
+        ]
+        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        backend = ec2_backends[ACCOUNT][self.region]
+        for mapping in image["BlockDeviceMappings"]:
+            snapshot = backend.snapshots[mapping["Ebs"]["SnapshotId"]]
+            snapshot.encrypted, snapshot.kms_key_id = True, key_arn
         return image_id
 
     def launch_template(self, key_arn: str, name: str = "web-lt") -> str:
