@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from remediator.patterns import RULES
 
 from infra.detection import TARGET_MAX_EVENT_AGE, TARGET_RETRY_ATTEMPTS
+from remediator.patterns import RULES
 from tests.infra.conftest import EVENTS_DIR, Synthesized, synth
 
 REGION = "eu-west-1"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from remediator.config import Settings, load_config, parse_config
-from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 
 from infra.remediator import (
     ASYNC_MAX_EVENT_AGE,
@@ -17,6 +15,8 @@ from infra.remediator import (
     POWERTOOLS_LAYER_NAME,
     TIMEOUT,
 )
+from remediator.config import Settings, load_config, parse_config
+from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 from tests.infra.conftest import Synthesized, cdk_json_context, synth
 
 POWERTOOLS_ENV = {

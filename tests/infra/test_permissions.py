@@ -1,0 +1,169 @@
+"""Least privilege: the Lambda's identity policies grant exactly ``remediator.permissions``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from remediator import permissions
+from tests.infra.conftest import Synthesized, allow_statements, as_list, identity_statements, synth
+
+OWN_KEYS = "arn:aws:kms:eu-west-1:111122223333:key/*"
+OTHER_KEY = "arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+ALLOWLIST = [OWN_KEYS, OTHER_KEY]
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+KEY_SCOPED = set(permissions.KEY_WRITE_ACTIONS) | set(permissions.KEY_READ_ACTIONS)
+
+
+@pytest.fixture(scope="module")
+def default() -> Synthesized:
+    return synth()
+
+
+@pytest.fixture(scope="module")
+def allowlisted() -> Synthesized:
+    return synth(allowed_keys=ALLOWLIST)
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    return set(as_list(statement["Action"]))
+
+
+def _granting(synthesized: Synthesized, action: str) -> list[dict[str, Any]]:
+    return [s for s in allow_statements(synthesized) if action in _actions(s)]
+
+
+@pytest.mark.parametrize("context", [{}, {"allowed_keys": ALLOWLIST}])
+def test_identity_policies_have_no_wildcard_or_iam_write_actions(context: dict[str, Any]) -> None:
+    # Given the app with or without an allowlist
+    synthesized = synth(**context)
+    # When collecting every action of every identity policy
+    actions = {a for s in identity_statements(synthesized) for a in _actions(s)}
+    # Then none is a service wildcard, and none can change IAM
+    assert not {a for a in actions if a == "*" or a.endswith(":*")}
+    assert not [a for a in actions if a.startswith(("iam:Put", "iam:Attach", "iam:Create"))]
+    assert not [a for a in actions if a.startswith(("iam:Update", "iam:Delete", "iam:PassRole"))]
+
+
+def test_key_writes_and_reads_only_on_allowlisted_patterns(allowlisted: Synthesized) -> None:
+    # Given allowed_keys with a same-account glob and a cross-account key
+    # When finding the statements that grant each key-scoped action
+    for action in sorted(KEY_SCOPED):
+        statements = _granting(allowlisted, action)
+        # Then exactly one statement grants it, on exactly the allowlisted patterns
+        assert len(statements) == 1, action
+        assert as_list(statements[0]["Resource"]) == ALLOWLIST
+        assert "Condition" not in statements[0]
+    write = _granting(allowlisted, permissions.KEY_WRITE_ACTIONS[0])[0]
+    assert _actions(write) == set(permissions.KEY_WRITE_ACTIONS)
+
+
+def test_key_writes_absent_without_an_allowlist(default: Synthesized) -> None:
+    # Given the default context (empty allowlist)
+    # When looking for any statement granting key-scoped actions
+    granted = [a for s in allow_statements(default) for a in _actions(s) if a in KEY_SCOPED]
+    # Then there is none: nothing can be changed
+    assert granted == []
+
+
+def test_wildcard_resources_only_for_reads_that_cannot_be_scoped(allowlisted: Synthesized) -> None:
+    # Given the app with an allowlist
+    # When collecting the actions granted on "*"
+    on_star = {
+        a
+        for s in allow_statements(allowlisted)
+        if "*" in as_list(s["Resource"])
+        for a in _actions(s)
+    }
+    # Then they are exactly the declared unscoped reads, DescribeKey, and X-Ray's writes
+    assert on_star == (
+        set(permissions.UNSCOPED_READ_ACTIONS)
+        | set(permissions.KEY_DESCRIBE_ACTIONS)
+        | XRAY_ACTIONS
+    )
+
+
+def test_principal_reads_scoped_to_this_accounts_roles_and_users(default: Synthesized) -> None:
+    # Given this account's role and user ARN patterns
+    stack = default.stack
+    expected = [
+        default.resolve(
+            stack.format_arn(service="iam", region="", resource=kind, resource_name="*")
+        )
+        for kind in ("role", "user")
+    ]
+    # When finding the statements that grant principal reads
+    for action in permissions.PRINCIPAL_READ_ACTIONS:
+        statements = _granting(default, action)
+        # Then they are granted only there
+        assert len(statements) == 1
+        assert as_list(statements[0]["Resource"]) == expected
+
+
+def test_every_declared_engine_action_is_granted(allowlisted: Synthesized) -> None:
+    # Given every action the engine's adapter declares
+    declared = (
+        set(permissions.KEY_WRITE_ACTIONS)
+        | set(permissions.KEY_READ_ACTIONS)
+        | set(permissions.KEY_DESCRIBE_ACTIONS)
+        | set(permissions.UNSCOPED_READ_ACTIONS)
+        | set(permissions.PRINCIPAL_READ_ACTIONS)
+    )
+    # When collecting the granted actions (with an allowlist)
+    granted = {a for s in allow_statements(allowlisted) for a in _actions(s)}
+    # Then none is missing
+    assert declared - granted == set()
+
+
+def test_key_policy_lockout_bypass_is_denied(default: Synthesized) -> None:
+    # Given the engine's policy
+    denies = [s for s in identity_statements(default) if s["Effect"] == "Deny"]
+    # When reading its Deny statements
+    # Then PutKeyPolicy with BypassPolicyLockoutSafetyCheck=true is refused on every key
+    assert denies == [
+        {
+            "Sid": "DenyPolicyLockoutBypass",
+            "Effect": "Deny",
+            "Action": "kms:PutKeyPolicy",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}},
+        }
+    ]
+
+
+def test_publish_only_to_the_notification_topic(default: Synthesized) -> None:
+    # Given the notification topic
+    topic = default.resolve(default.stack.notifications.topic.topic_arn)
+    # When finding the statements that grant sns actions
+    sns = [s for s in allow_statements(default) if any(a.startswith("sns:") for a in _actions(s))]
+    # Then only sns:Publish, only on that topic
+    assert [(s["Action"], s["Resource"]) for s in sns] == [("sns:Publish", topic)]
+
+
+def test_dynamodb_access_only_on_the_state_table(default: Synthesized) -> None:
+    # Given the state table
+    table = default.resolve(default.stack.state.table.table_arn)
+    # When finding the statements that grant dynamodb actions
+    ddb = [
+        s for s in allow_statements(default) if any(a.startswith("dynamodb:") for a in _actions(s))
+    ]
+    # Then they read and write that table only (it has no indexes)
+    assert ddb
+    assert all(as_list(statement["Resource"]) == [table] for statement in ddb)
+    actions = {a for s in ddb for a in _actions(s)}
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions
+
+
+def test_kms_use_of_the_topic_key_only(default: Synthesized) -> None:
+    # Given the topic's key
+    key = default.resolve(default.stack.notifications.key.key_arn)
+    # When finding the KMS statements that are not the engine's own key reads
+    engine = set(permissions.KEY_DESCRIBE_ACTIONS)
+    other = [
+        s
+        for s in allow_statements(default)
+        if any(a.startswith("kms:") for a in _actions(s)) and not _actions(s) <= engine
+    ]
+    # Then the only other KMS use is encrypting notifications with that key
+    assert [as_list(s["Resource"]) for s in other] == [[key]]
