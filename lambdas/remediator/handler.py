@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from typing import Any
 
@@ -20,7 +21,9 @@ from remediator.report import Report, summary
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
-# The core logs through the standard library; give those loggers powertools' JSON format.
+# The core logs through the standard library (``remediator.*`` loggers). Their parent gets
+# powertools' JSON handler, so every line carries the correlation id.
+logging.getLogger("remediator")
 copy_config_to_registered_loggers(source_logger=logger, include={"remediator"})
 
 
