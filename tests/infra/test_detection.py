@@ -15,7 +15,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.detection import TARGET_MAX_EVENT_AGE, TARGET_RETRY_ATTEMPTS
 from remediator.patterns import RULES
 from tests.infra.conftest import EVENTS_DIR, Synthesized, synth
 
@@ -207,8 +206,8 @@ def test_rules_target_the_remediator_with_retries_and_dead_letters(deployed: Syn
         # Then the only target is the function, with bounded retries and a DLQ
         assert [t["Arn"] for t in targets] == [function_arn]
         assert targets[0]["RetryPolicy"] == {
-            "MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS,
-            "MaximumEventAgeInSeconds": TARGET_MAX_EVENT_AGE.to_seconds(),
+            "MaximumRetryAttempts": 8,
+            "MaximumEventAgeInSeconds": 7200,
         }
         assert targets[0]["DeadLetterConfig"] == {"Arn": dlq_arn}
         assert rule["Properties"]["State"] == "ENABLED"

@@ -6,15 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.remediator import (
-    ASYNC_MAX_EVENT_AGE,
-    ASYNC_RETRY_ATTEMPTS,
-    HANDLER,
-    MEMORY_MB,
-    POWERTOOLS_LAYER_ACCOUNT,
-    POWERTOOLS_LAYER_NAME,
-    TIMEOUT,
-)
+from infra.remediator import HANDLER, POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME
 from remediator.config import Settings, load_config, parse_config
 from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 from tests.infra.conftest import Synthesized, cdk_json_context, synth
@@ -46,8 +38,8 @@ def test_function_runtime_arm64_handler_timeout_and_memory(deployed: Synthesized
     assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["arm64"]
     assert function["Handler"] == HANDLER == "remediator.handler.handler"
-    assert function["Timeout"] == TIMEOUT.to_seconds()
-    assert function["MemorySize"] == MEMORY_MB
+    assert function["Timeout"] == 120
+    assert function["MemorySize"] == 256
 
 
 def test_function_env_var_names_equal_settings_plus_powertools(deployed: Synthesized) -> None:
@@ -112,8 +104,8 @@ def test_function_async_retries_and_failures_go_to_the_dlq(deployed: Synthesized
     # Then failed async invocations are retried a bounded number of times, then parked
     assert len(configs) == 1
     props = configs[0]["Properties"]
-    assert props["MaximumRetryAttempts"] == ASYNC_RETRY_ATTEMPTS
-    assert props["MaximumEventAgeInSeconds"] == ASYNC_MAX_EVENT_AGE.to_seconds()
+    assert props["MaximumRetryAttempts"] == 2
+    assert props["MaximumEventAgeInSeconds"] == 3600
     assert props["DestinationConfig"] == {"OnFailure": {"Destination": dlq_arn}}
 
 
