@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from remediator.patterns import RULES
 
 # EventBridge -> Lambda delivery: retried for up to this long, then parked in the DLQ.

@@ -9,6 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from remediator.outcomes import (
     METRICS_NAMESPACE,
     NOTIFICATION_FAILED_METRIC,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cdk_nag import NagPackSuppression, NagSuppressions
+
 from remediator import permissions
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from remediator import permissions
 from remediator.config import RemediatorConfig, Settings
 from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME

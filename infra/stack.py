@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_cdk import Stack
 from constructs import Construct
-from remediator.config import Settings
 
 from infra.context import StackSettings
 from infra.detection import Detection
@@ -16,6 +15,7 @@ from infra.notifications import Notifications
 from infra.remediator import Remediator
 from infra.state import StateTable
 from infra.trail import ManagementEventsTrail
+from remediator.config import Settings
 
 
 class KmsLaunchRemediatorStack(Stack):
