@@ -34,3 +34,27 @@ def moto_aws() -> Iterator[None]:
     moto_cross_account.install()
     with mock_aws():
         yield
+
+
+@pytest.fixture(scope="session")
+def _moto_server_session() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    from tests.support import moto_cross_account
+
+    moto_cross_account.install()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_server(_moto_server_session: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's real HTTP server on loopback, reached through AWS_ENDPOINT_URL; reset per test."""
+    import requests
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server_session)
+    yield _moto_server_session
+    requests.post(f"{_moto_server_session}/moto-api/reset", timeout=10)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from remediator import state_cli
 from remediator.config import ConfigError, Mode, RemediatorConfig, Settings, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("event", help="path to an EventBridge event JSON file, or - for stdin")
     _add_common(replay)
     replay.add_argument("--dry-run", action="store_true", help="decide and report, change nothing")
+    state_cli.add_parsers(sub)
     return parser
 
 
@@ -64,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args)
+        handled = state_cli.run(args)
+        if handled is not None:
+            return handled
     except (UsageError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

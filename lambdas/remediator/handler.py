@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -17,6 +18,7 @@ from remediator.config import Settings
 from remediator.engine import RemediationFailed, Remediator
 from remediator.outcomes import METRICS_NAMESPACE, NOTIFICATION_FAILED_METRIC, SERVICE_NAME
 from remediator.report import Report, summary
+from remediator.state import DynamoState, state_for
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
@@ -31,8 +33,6 @@ copy_config_to_registered_loggers(source_logger=logger, include={"remediator"})
 def remediator() -> Remediator:
     """Built once per execution environment: settings are immutable, clients are reused."""
     settings = Settings.from_env(os.environ)
-    from remediator.state import state_for  # noqa: PLC0415 (only when a table is configured)
-
     return Remediator(
         AwsAdapter(),
         settings.config,
@@ -42,23 +42,37 @@ def remediator() -> Remediator:
     )
 
 
+@functools.cache
+def pipeline() -> Callable[..., dict[str, Any]]:
+    """One event in, its summary out; with a state table, a repeated failure event returns
+    the first result without acting or notifying again."""
+    engine = remediator()
+
+    def process(event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            reports = engine.handle(event)
+        except RemediationFailed as failure:
+            _count(failure.reports)
+            raise
+        _count(reports)
+        return summary(reports)
+
+    if isinstance(engine.state, DynamoState):
+        return engine.state.idempotent(process)
+    return process
+
+
 def _count_notification_failure(report: Report, error: Exception) -> None:
     metrics.add_metric(name=NOTIFICATION_FAILED_METRIC, unit=MetricUnit.Count, value=1)
+
+
+def _count(reports: list[Report]) -> None:
+    for report in reports:
+        metrics.add_metric(name=report.outcome.metric_name, unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(correlation_id_path="id")
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        reports = remediator().handle(event)
-    except RemediationFailed as failure:
-        _count(failure.reports)
-        raise
-    _count(reports)
-    return summary(reports)
-
-
-def _count(reports: list[Report]) -> None:
-    for report in reports:
-        metrics.add_metric(name=report.outcome.metric_name, unit=MetricUnit.Count, value=1)
+    return pipeline()(event=event)

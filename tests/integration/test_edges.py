@@ -156,6 +156,7 @@ def test_handler_remediates_and_counts_outcome(
     monkeypatch.setenv("NOTIFY_TOPIC_ARN", inbox[0])
     monkeypatch.delenv("STATE_TABLE_NAME", raising=False)
     handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
     event = load_event(CASE5, {SAMPLE_KEY_ARN: key})
 
     log = io.StringIO()
@@ -169,6 +170,7 @@ def test_handler_remediates_and_counts_outcome(
     finally:
         stream_handler.setStream(previous)
         handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
 
     # Then it returns the report, notifies, and emits the outcome metric (EMF on stdout)
     assert result["outcome"] == "remediated"
@@ -190,6 +192,8 @@ def test_handler_rejects_bad_configuration(monkeypatch: pytest.MonkeyPatch, moto
 
     monkeypatch.setenv("REMEDIATOR_CONFIG", '{"mode": "sometimes"}')
     handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
     with pytest.raises(ConfigError, match="mode"):
         handler.handler(load_event(CASE5), FakeContext())  # type: ignore[arg-type]
     handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()

@@ -1,0 +1,219 @@
+"""State: audit and history, anti-loop, rollback, duplicate storms, and concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.kms.models import KmsBackend
+
+from remediator import handler
+from remediator.aws import AwsAdapter
+from remediator.config import parse_config
+from remediator.engine import Remediator
+from remediator.state import DynamoState, create_table
+from remediator.state_cli import rollback
+from tests.integration.conftest import allow
+from tests.support.world import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    SAMPLE_KEY_ARN,
+    SAMPLE_OTHER_KEY_ARN,
+    World,
+    load_event,
+)
+
+CASE5 = "case5_user_start_instances_create_grant.json"
+TABLE = "remediator-state"
+
+
+@pytest.fixture
+def state(world: World) -> DynamoState:
+    create_table(boto3.client("dynamodb", region_name="eu-west-1"), TABLE)
+    return DynamoState(TABLE, client=boto3.client("dynamodb", region_name="eu-west-1"))
+
+
+def user_event(world: World, key: str, name: str) -> dict[str, Any]:
+    """Case 5 for the user ``name`` (created here)."""
+    arn = world.user(name)
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: key, "user/ops-alice": f"user/{name}"})
+    event["id"] = f"evt-{name}"
+    event["detail"]["eventID"] = f"ct-{name}"
+    assert event["detail"]["userIdentity"]["arn"] == arn
+    return event
+
+
+def engine(state: DynamoState, config: dict[str, Any], topic: str | None = None) -> Remediator:
+    return Remediator(
+        AwsAdapter(region="eu-west-1"), parse_config(config), topic_arn=topic, state=state
+    )
+
+
+def test_change_is_audited_with_before_and_after(world: World, state: DynamoState) -> None:
+    key = world.key()
+    before = world.policy(key)
+    [report] = engine(state, allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key])).handle(
+        user_event(world, key, "alice")
+    )
+
+    [record] = state.history(key)
+    assert report.change_id == record["change_id"]
+    assert record["before"] == before
+    assert record["after"] == world.policy(key)
+    assert record["principal_arn"] == f"arn:aws:iam::{ACCOUNT}:user/alice"
+    assert record["event_id"] == "evt-alice"
+    assert state.changes_in_last_hour(key) == 1
+    assert report.undo is not None
+    assert report.undo["rollback"].endswith(f"--change-id {record['change_id']}")
+
+
+def test_anti_loop_refuses_beyond_limit(world: World, state: DynamoState) -> None:
+    # Given a limit of two changes per key per hour
+    key = world.key()
+    config = allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key], max_changes_per_key_per_hour=2)
+    outcomes = [
+        engine(state, config).handle(user_event(world, key, n))[0].outcome for n in ("a", "b", "c")
+    ]
+
+    # Then the third change is refused
+    assert outcomes == ["remediated", "remediated", "refused"]
+    assert len(state.history(key)) == 2
+
+
+def test_rollback_restores_exact_prior_policy(world: World, state: DynamoState) -> None:
+    key = world.key()
+    before = world.policy(key)
+    engine(state, allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key])).handle(
+        user_event(world, key, "alice")
+    )
+
+    result, code = rollback(state, key, None, force=False)
+
+    assert (code, result["outcome"]) == (0, "rolled_back")
+    assert world.policy(key) == before
+
+
+def test_rollback_detects_later_conflicting_change(world: World, state: DynamoState) -> None:
+    # Given two changes to the key, and a rollback of the first
+    key = world.key()
+    config = allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key])
+    [first] = engine(state, config).handle(user_event(world, key, "alice"))
+    engine(state, config).handle(user_event(world, key, "bob"))
+    after_both = world.policy(key)
+
+    # When the first is rolled back without --force
+    result, code = rollback(state, key, first.change_id, force=False)
+
+    # Then it refuses and the policy stays as it is; --force restores the recorded policy
+    assert (code, result["outcome"]) == (1, "refused")
+    assert "changed since" in result["reason"]
+    assert world.policy(key) == after_both
+    forced, forced_code = rollback(state, key, first.change_id, force=True)
+    assert (forced_code, forced["outcome"]) == (0, "rolled_back")
+    assert world.policy(key) == state.history(key)[0]["before"]
+
+
+def test_rollback_of_grant_revokes_it(world: World, state: DynamoState) -> None:
+    key = world.key(OTHER_ACCOUNT)
+    world.autoscaling_slr()
+    event = load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: key})
+    engine(state, allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"])).handle(event)
+    assert len(world.grants(key)) == 1
+
+    result, code = rollback(state, key, None, force=False)
+
+    assert (code, result["outcome"]) == (0, "rolled_back")
+    assert world.grants(key) == []
+
+
+class FakeContext:
+    function_name = "remediator"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:remediator"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+@pytest.fixture
+def lambda_env(
+    world: World, state: DynamoState, inbox: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    key = world.key()
+    world.user()
+    monkeypatch.setenv(
+        "REMEDIATOR_CONFIG", json.dumps(allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key]))
+    )
+    monkeypatch.setenv("NOTIFY_TOPIC_ARN", inbox[0])
+    monkeypatch.setenv("STATE_TABLE_NAME", TABLE)
+    handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
+    yield {"key": key}
+    handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
+
+
+@pytest.mark.slow
+def test_storm_of_duplicates_writes_once_and_notifies_once(
+    world: World,
+    inbox: tuple[str, str],
+    lambda_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given PutKeyPolicy calls are counted at the emulator
+    puts: list[str] = []
+    original = KmsBackend.put_key_policy
+
+    def counting(self: KmsBackend, key_id: str, policy: str) -> None:
+        puts.append(key_id)
+        original(self, key_id, policy)
+
+    monkeypatch.setattr(KmsBackend, "put_key_policy", counting)
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: lambda_env["key"]})
+
+    # When 500 copies of one failure event arrive
+    results = [handler.handler(event, FakeContext()) for _ in range(500)]  # type: ignore[arg-type]
+
+    # Then one policy write and one notification happened, and every copy got the same answer
+    assert len(puts) == 1
+    assert len(world.received(inbox[1])) == 1
+    assert {r["outcome"] for r in results} == {"remediated"}
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_invocations_on_one_key_lose_no_principal(moto_server: str, round_: int) -> None:
+    # Given 20 allowlisted users failing on the same key at once, against moto's HTTP server
+    world = World()
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+    create_table(dynamodb, f"{TABLE}-{round_}")
+    key = world.key()
+    events = [user_event(world, key, f"user{i:02d}") for i in range(20)]
+    config = allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key])
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(events))
+
+    def invoke(event: dict[str, Any]) -> None:
+        try:
+            state = DynamoState(
+                f"{TABLE}-{round_}", client=boto3.client("dynamodb", region_name="eu-west-1")
+            )
+            start.wait()
+            engine(state, config).handle(event)
+        except BaseException as err:  # noqa: BLE001 (collected and asserted below)
+            errors.append(err)
+
+    threads = [threading.Thread(target=invoke, args=(e,)) for e in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    # Then every one of them is in the key policy
+    assert errors == []
+    names = {s["Sid"]: set(s["Principal"]["AWS"]) for s in world.policy(key)["Statement"][1:]}
+    wanted = {f"arn:aws:iam::{ACCOUNT}:user/user{i:02d}" for i in range(20)}
+    assert names == {"KmsLaunchRemediatorUseViaEc2": wanted, "KmsLaunchRemediatorAttach": wanted}
