@@ -451,7 +451,7 @@ def print_table(rows: list[Row]) -> None:
         report = row.reports[0] if row.reports else None
         key = short_key(report.key_arn if report and report.key_arn else None)
         who = short_principal(report.principal_arn if report else None)
-        mark = "" if row.as_expected else f"  <-- expected {row.expected}"
+        mark = "" if row.as_expected else f" <-- expected {row.expected}"
         lines.append((row.case, key, who, row.outcome + mark, change_text(row)))
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(4)]
     print()

@@ -1,0 +1,101 @@
+"""The demo as a person runs it (``python -m tests.e2e.demo`` from the repository root): every
+case ends as expected, and a deliberately broken case is refused, with its fix, and fails the run.
+
+Each run is a subprocess, so moto's server, its backends and the environment the demo sets never
+leak into other tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import demo
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 180  # seconds; the demo itself takes well under a minute
+
+
+def run_demo(*args: str, broken: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", demo.BREAK_ENV)}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lambdas"), str(ROOT)])
+    if broken:
+        env[demo.BREAK_ENV] = broken
+    return subprocess.run(
+        [sys.executable, "-m", "tests.e2e.demo", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def table_outcomes(output: str) -> dict[str, str]:
+    """case -> the outcome column of the printed table (with any '<-- expected' marker)."""
+    rows = {}
+    cases = [row.case for row in demo.build_rows()]
+    for line in output.splitlines():
+        first = line.split("  ", 1)[0]
+        if first in cases:  # table rows (progress lines start with the clock)
+            columns = re.split(r"\s{2,}", line.strip())
+            rows[first] = columns[3]
+    return rows
+
+
+@pytest.mark.server
+def test_demo_ends_every_case_as_expected() -> None:
+    # Given a fresh emulator, When the demo runs every case
+    result = run_demo()
+
+    # Then it exits 0, and the table shows each case with its expected outcome
+    assert result.returncode == demo.EXIT_OK, result.stdout + result.stderr
+    expected = {row.case: row.expected for row in demo.build_rows()}
+    assert table_outcomes(result.stdout) == expected
+    assert f"OK: all {len(expected)} cases ended as expected." in result.stdout
+    assert "NOT AS EXPECTED" not in result.stdout
+
+    # And the operators received one notification per delivered, non-ignored case
+    assert "Notifications received on the operators' topic (9):" in result.stdout
+    assert result.stdout.count("\n  remediated ") == 8
+    assert "Not fixed: KMS key" in result.stdout  # the AWS-managed control
+
+    # And every change is shown: a policy diff per key-policy change, a grant per grant
+    assert result.stdout.count("--- key policy (before)") == 6
+    assert '+      "Sid": "KmsLaunchRemediatorUseViaEc2"' in result.stdout
+    assert result.stdout.count("key policy  unchanged") == 2
+    assert re.search(r"Elapsed: \d+\.\ds", result.stdout)
+    assert "moto server stopped" in result.stdout
+
+
+@pytest.mark.server
+def test_demo_broken_case_is_refused_with_fix_and_fails() -> None:
+    # Given case 5's principal removed from the allowlist (as `make demo DEMO_BREAK=case5`)
+    result = run_demo(broken="case5")
+
+    # Then the run fails, as documented
+    assert result.returncode == demo.EXIT_UNEXPECTED, result.stdout + result.stderr
+
+    # And only case 5 is refused, with the reason and the fix an operator would apply
+    outcomes = table_outcomes(result.stdout)
+    assert outcomes["case5"] == "refused <-- expected remediated"
+    others = {row.case: row.expected for row in demo.build_rows() if row.case != "case5"}
+    assert {case: outcomes[case] for case in others} == others
+    assert "case5 was refused: the principal is not in the allowlist" in result.stdout
+    assert "suggested fix:" in result.stdout
+    assert '"Sid": "KmsLaunchRemediatorUseViaEc2"' in result.stdout
+    assert "arn:aws:iam::111122223333:user/ops-alice" in result.stdout
+    assert result.stdout.count("NOT AS EXPECTED") == 1
+    assert "NOT AS EXPECTED: case5 ended refused, expected remediated" in result.stdout
+
+
+def test_demo_unknown_break_case_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # When the break names no case, Then the demo stops before starting the emulator
+    assert demo.main(["--break", "case9"]) == demo.EXIT_USAGE
+    assert "unknown case 'case9'" in capsys.readouterr().err
