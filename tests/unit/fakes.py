@@ -1,0 +1,150 @@
+"""A recording stand-in for ``remediator.aws.AwsAdapter``: plain data back, every call recorded,
+and any write (``put_key_policy``, ``create_grant``) recorded and refused with an error."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediator.arns import is_key_reference, key_arn_parts, key_id_of
+from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+
+ACCOUNT = "111122223333"
+OTHER_ACCOUNT = "444455556666"
+REGION = "eu-west-1"
+KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_KEY_ARN = "arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+ALIAS_KEY_ARN = KEY_ARN  # what every alias resolves to
+USER_ARN = "arn:aws:iam::111122223333:user/ops-alice"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:111122223333:remediator"
+DEFAULT_POLICY = {
+    "Version": "2012-10-17",
+    "Id": "key-default-1",
+    "Statement": [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ],
+}
+WRITE_METHODS = ("put_key_policy", "create_grant")
+
+
+class WriteAttempted(AssertionError):
+    """The code under test tried to change AWS."""
+
+
+@dataclass
+class RecordingAws:
+    """Answers like an account where every launch failed on a KMS key; refuses every write."""
+
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    policies: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, KeyInfo] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> list[tuple[str, tuple[Any, ...]]]:
+        return [call for call in self.calls if call[0] in WRITE_METHODS]
+
+    @property
+    def published(self) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.calls if name == "publish"]
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+
+    # --- KMS -------------------------------------------------------------------------------
+
+    def describe_key(self, key_reference: str) -> KeyInfo | None:
+        self._record("describe_key", key_reference)
+        if not is_key_reference(key_reference):
+            return None
+        arn = key_arn_parts(key_reference)
+        if arn is not None:
+            found = KeyInfo(str(arn), arn.account, arn.region, "CUSTOMER", "Enabled")
+        elif key_id_of(key_reference):
+            found = KeyInfo(
+                f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id_of(key_reference)}",
+                ACCOUNT,
+                REGION,
+                "CUSTOMER",
+                "Enabled",
+            )
+        else:  # an alias name or alias ARN
+            found = KeyInfo(ALIAS_KEY_ARN, ACCOUNT, REGION, "CUSTOMER", "Enabled")
+        return self.keys.get(found.arn, found)
+
+    def get_key_policy(self, key_arn: str) -> str:
+        self._record("get_key_policy", key_arn)
+        return self.policies.get(key_arn, json.dumps(DEFAULT_POLICY))
+
+    def put_key_policy(self, key_arn: str, policy_text: str) -> None:
+        self._record("put_key_policy", key_arn, policy_text)
+        raise WriteAttempted(f"put_key_policy({key_arn!r})")
+
+    def list_grants(self, key_arn: str) -> list[Grant]:
+        self._record("list_grants", key_arn)
+        return []
+
+    def create_grant(
+        self, key_arn: str, grantee: str, operations: tuple[str, ...], name: str
+    ) -> str:
+        self._record("create_grant", key_arn, grantee, operations, name)
+        raise WriteAttempted(f"create_grant({key_arn!r}, {grantee!r})")
+
+    # --- IAM -------------------------------------------------------------------------------
+
+    def principal_exists(self, principal_arn: str) -> bool:
+        self._record("principal_exists", principal_arn)
+        return True
+
+    # --- EC2 and Auto Scaling ----------------------------------------------------------------
+
+    def describe_instance(self, instance_id: str) -> Instance | None:
+        self._record("describe_instance", instance_id)
+        return Instance(
+            instance_id=instance_id,
+            state_reason_code="Client.InternalError",
+            volume_ids=("vol-0a1b2c3d4e5f60001",),
+            image_id="ami-0123456789abcdef0",
+            tags={"aws:autoscaling:groupName": "web-asg"},
+        )
+
+    def volume_keys(self, volume_ids: tuple[str, ...]) -> list[str]:
+        self._record("volume_keys", volume_ids)
+        return [KEY_ARN]
+
+    def image_keys(self, image_id: str) -> list[str]:
+        self._record("image_keys", image_id)
+        return [OTHER_KEY_ARN]
+
+    def launch_template_keys(self, template: dict[str, str]) -> tuple[list[str], str | None]:
+        self._record("launch_template_keys", template)
+        return [KEY_ARN], "ami-0123456789abcdef0"
+
+    def launch_configuration(self, name: str) -> tuple[list[str], str | None]:
+        self._record("launch_configuration", name)
+        return [], None
+
+    def autoscaling_group(self, name: str) -> AutoScalingGroup | None:
+        self._record("autoscaling_group", name)
+        return AutoScalingGroup(
+            name=name,
+            service_linked_role_arn=None,
+            launch_template={"LaunchTemplateId": "lt-0123456789abcdef0", "Version": "$Latest"},
+            launch_configuration=None,
+        )
+
+    def launch_caller(self, instance_id: str) -> dict[str, Any] | None:
+        self._record("launch_caller", instance_id)
+        return {"type": "IAMUser", "arn": USER_ARN}
+
+    # --- SNS -------------------------------------------------------------------------------
+
+    def publish(self, topic_arn: str, subject: str, message: str, outcome: str) -> str:
+        self._record("publish", topic_arn, subject, message, outcome)
+        return "message-id"
