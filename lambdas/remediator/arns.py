@@ -9,14 +9,15 @@ from enum import StrEnum
 MAX_ARN_LENGTH = 2048
 
 _PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
-_ACCOUNT = re.compile(r"^[0-9]{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]\Z")
 # IAM names and paths: letters, digits and + = , . @ _ - (and / between path parts).
-_IAM_RESOURCE = re.compile(r"^(role|user)(/[\w+=,.@-]+)*/[\w+=,.@-]{1,128}$", re.ASCII)
+_IAM_RESOURCE = re.compile(r"^(role|user)(/[\w+=,.@-]+)*/[\w+=,.@-]{1,128}\Z", re.ASCII)
 _KEY_ID = re.compile(
-    r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\Z"
 )
-_ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
+_FEDERATED_RESOURCE = re.compile(r"federated-user/[\w+=,.@-]{2,32}", re.ASCII)
+_ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}\Z")
 
 SLR_PATH_PREFIX = "role/aws-service-role/"
 AUTOSCALING_SLR_PATH = "role/aws-service-role/autoscaling.amazonaws.com/"
@@ -102,6 +103,10 @@ class Principal:
     account: str
 
     @property
+    def partition(self) -> str:
+        return self.arn.split(":", 2)[1]
+
+    @property
     def name(self) -> str:
         return self.arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
@@ -122,7 +127,7 @@ def principal_from_arn(text: object) -> Principal:
     if arn is None or not _ACCOUNT.match(arn.account):
         raise PrincipalError(f"principal {text!r} is not a well-formed ARN")
     if arn.service == "sts":
-        if arn.resource.startswith("federated-user/"):
+        if _FEDERATED_RESOURCE.fullmatch(arn.resource):
             return Principal(text, PrincipalKind.FEDERATED, arn.account)
         raise PrincipalError(
             f"principal {text!r} is a session, not a role or user; policies must name the role ARN"

@@ -19,10 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 MAX_PATTERN_LENGTH = 2048
 
-# An allowlist entry must at least name the service and the resource type, so that a bare
-# "*" can never allow every principal of every account.
-_PRINCIPAL_PATTERN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):iam::[0-9*?]+:[!-~]+$")
-_KEY_PATTERN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):kms:[a-z0-9*?-]*:[0-9*?]+:key/[!-~]+$")
+# An allowlist entry must be an IAM (or STS federated-user) ARN pattern, so that a bare "*" is
+# rejected. A pattern such as arn:aws:iam::ACCOUNT:* (every role and user of one account) is
+# allowed: it is explicit, and roots and federated users still need an exact entry.
+_PRINCIPAL_PATTERN = re.compile(
+    r"^arn:(aws|aws-cn|aws-us-gov|\*):(iam::[0-9*?]+:[!-~]+|sts::[0-9]{12}:federated-user/[!-~]+)\Z"
+)
+_KEY_PATTERN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):kms:[a-z0-9*?-]*:[0-9*?]+:key/[!-~]+\Z")
 
 
 class ConfigError(ValueError):
@@ -93,7 +96,7 @@ class RemediatorConfig(BaseModel):
     allow: Allowlist = Allowlist()
     remedy: Remedy = Remedy.AUTO
     # Anti-loop: beyond this many changes to one key within an hour, refuse and notify.
-    max_changes_per_key_per_hour: int = Field(default=10, ge=1, le=1000)
+    max_changes_per_key_per_hour: int = Field(default=10, ge=1, le=1000, strict=True)
 
     @property
     def dry_run(self) -> bool:
@@ -120,6 +123,8 @@ def load_config(text: str | None) -> RemediatorConfig:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"configuration is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration must be a JSON object, got {type(data).__name__}")
     return parse_config(data)
 
 

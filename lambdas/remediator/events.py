@@ -25,11 +25,11 @@ from remediator.arns import (
 
 MAX_FIELD_LENGTH = 4096
 CLIENT_INTERNAL_ERROR = "Client.InternalError"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-_ASG_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]\Z")
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}\Z")
+_ASG_NAME = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 _MESSAGE_KEY_ARN = re.compile(r"on resource: (arn:[^\s]+:key/[^\s]+?)\.?(?:\s|$)")
-_EC2_GRANTEE_INSTANCE = re.compile(r":aws:ec2-infrastructure:(i-[0-9a-f]{8,17})$")
+_EC2_GRANTEE_INSTANCE = re.compile(r":aws:ec2-infrastructure:(i-[0-9a-f]{8,17})\Z")
 
 
 @dataclass(frozen=True)

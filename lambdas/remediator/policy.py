@@ -182,7 +182,7 @@ def _principal_matches(stmt: Mapping[str, Any], principal: Principal) -> str | b
     for entry in _as_list(value.get("AWS")):
         if entry in ("*", principal.arn):
             return "direct"
-        if entry in (f"arn:aws:iam::{principal.account}:root", principal.account):
+        if entry in (f"arn:{principal.partition}:iam::{principal.account}:root", principal.account):
             result = "direct" if principal.kind is PrincipalKind.ROOT else "account"
     return result
 

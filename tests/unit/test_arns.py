@@ -175,10 +175,6 @@ def test_arns_principal_from_arn_rejects(value: object, message: str) -> None:
         principal_from_arn(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _IAM_RESOURCE uses '$', which matches before a trailing newline",
-)
 @pytest.mark.parametrize(
     "arn",
     [f"arn:aws:iam::{ACCOUNT}:user/ops-alice\n", f"arn:aws:iam::{ACCOUNT}:role/Deployer\n"],
@@ -189,10 +185,6 @@ def test_arns_principal_from_arn_rejects_trailing_newline(arn: str) -> None:
         principal_from_arn(arn)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sts federated-user names are not checked at all (any character is accepted)",
-)
 @pytest.mark.parametrize(
     "arn",
     [
@@ -378,9 +370,6 @@ def test_arns_is_key_reference(value: object, expected: bool) -> None:
     assert is_key_reference(value) is expected
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: _KEY_ID/_ALIAS_NAME use '$', which matches before a trailing newline"
-)
 @pytest.mark.parametrize(
     "value",
     [
@@ -413,6 +402,5 @@ def test_arns_key_id_of(value: str, expected: str | None) -> None:
     assert key_id_of(value) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: key_id_of returns an id that ends in a newline")
 def test_arns_key_id_of_rejects_trailing_newline() -> None:
     assert key_id_of(KEY_ID + "\n") is None

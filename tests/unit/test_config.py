@@ -170,10 +170,6 @@ def test_config_rejection_names_every_bad_field() -> None:
     assert "extra: unknown field" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pydantic lax mode coerces JSON true to 1 for max_changes_per_key_per_hour",
-)
 def test_config_rejects_boolean_change_limit() -> None:
     with pytest.raises(ConfigError, match="max_changes_per_key_per_hour"):
         parse_config({"max_changes_per_key_per_hour": True})
@@ -217,9 +213,6 @@ def test_config_rejects_non_object_json(text: str, type_name: str) -> None:
         load_config(text)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG (minor): the JSON text 'null' is accepted as the default config"
-)
 def test_config_rejects_json_null() -> None:
     with pytest.raises(ConfigError, match="JSON object"):
         load_config("null")
@@ -355,14 +348,6 @@ def test_config_accepts_iam_principal_patterns(entry: str) -> None:
     assert parse_config({"allow": {"principals": [entry]}}).allow.principals == (entry,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: decision.py lets a federated identity through when allow.principals names its exact "
-        "ARN, but the config pattern only admits ':iam::' ARNs, so the literal sts federated-user "
-        "ARN can never be allowlisted"
-    ),
-)
 def test_config_accepts_literal_federated_user_arn() -> None:
     entry = "arn:aws:sts::111122223333:federated-user/bob"
     assert parse_config({"allow": {"principals": [entry]}}).allow.names_principal_exactly(entry)

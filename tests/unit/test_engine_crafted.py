@@ -208,14 +208,6 @@ def test_engine_crafted_event_is_refused_without_write(
     assert [args[3] for args in aws.published] == ["refused"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: 'arn:aws:iam::111122223333:user/ops-alice\\n' passes principal validation "
-        "(regex '$' matches before a trailing newline) and the allowlist glob '*' matches the "
-        "newline, so the engine attempts PutKeyPolicy with that principal"
-    ),
-)
 def test_engine_principal_with_trailing_newline_is_refused_without_write() -> None:
     event = load_event(CASE5)
     event["detail"]["userIdentity"]["arn"] = "arn:aws:iam::111122223333:user/ops-alice\n"
@@ -224,14 +216,6 @@ def test_engine_principal_with_trailing_newline_is_refused_without_write() -> No
     assert aws.writes == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: an event account of '111122223333\\n' passes is_account_id ('$' before newline); "
-        "the same-account key then looks like another account's, and the engine attempts "
-        "CreateGrant"
-    ),
-)
 def test_engine_event_account_with_trailing_newline_is_not_acted_on() -> None:
     event = load_event(CASE5)
     event["account"] = "111122223333\n"

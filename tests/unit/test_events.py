@@ -410,7 +410,6 @@ def test_events_root_and_federated_identities_are_classified(
     assert (trigger.principal.arn, trigger.principal.kind) == (arn, kind)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a principal ARN with a trailing newline is accepted")
 def test_events_identity_with_trailing_newline_is_a_problem() -> None:
     event = grant_event()
     event["detail"]["userIdentity"]["arn"] = USER + "\n"
@@ -767,10 +766,6 @@ def test_events_other_kinds_are_ignored_with_meta(field: str, value: object) -> 
     assert trigger.meta.event_id == "9d08ae7b-de35-4e5f-a32f-270f7298bcd5"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: envelope/instance/group regexes use '$', so a trailing newline passes validation",
-)
 @pytest.mark.parametrize(
     ("name", "path", "value"),
     [

@@ -917,13 +917,6 @@ def test_policy_render_limit_is_32_kib(size: int, fits: bool) -> None:
 CN_USER = principal_from_arn("arn:aws-cn:iam::111122223333:user/li")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _principal_matches hard-codes 'arn:aws:iam::ACCOUNT:root', so in aws-cn / "
-        "aws-us-gov a Deny naming the account root is ignored and the verdict is ALLOWED"
-    ),
-)
 def test_policy_evaluate_deny_on_account_root_applies_in_other_partitions() -> None:
     policy = {
         "Statement": [
@@ -934,10 +927,6 @@ def test_policy_evaluate_deny_on_account_root_applies_in_other_partitions() -> N
     assert evaluate(policy, CN_USER, LAUNCH_ACTIONS, "cn-north-1").access is Access.DENIED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: same root: an aws-cn root statement is not seen as delegating to IAM",
-)
 def test_policy_evaluate_root_statement_delegates_in_other_partitions() -> None:
     root = {**ROOT_STATEMENT, "Principal": {"AWS": "arn:aws-cn:iam::111122223333:root"}}
     assert (
