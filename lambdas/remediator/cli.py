@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("event", help="path to an EventBridge event JSON file, or - for stdin")
     _add_common(replay)
     replay.add_argument("--dry-run", action="store_true", help="decide and report, change nothing")
+    diagnose = sub.add_parser(
+        "diagnose", help="explain, read-only, why an instance or group failed to launch on a key"
+    )
+    target = diagnose.add_mutually_exclusive_group(required=True)
+    target.add_argument("--instance-id", metavar="ID", help="the instance that failed to launch")
+    target.add_argument("--asg", metavar="NAME", help="the Auto Scaling group whose launches fail")
+    diagnose.add_argument(
+        "--config", metavar="FILE", help=f"configuration JSON (default: ${Settings.ENV_CONFIG})"
+    )
+    diagnose.add_argument("--region", help="AWS region (default: the environment's)")
+    diagnose.add_argument("--json", action="store_true", help="print one JSON object")
     state_cli.add_parsers(sub)
     return parser
 
@@ -66,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args)
+        if args.command == "diagnose":
+            from remediator import diagnose  # noqa: PLC0415 (keeps --help and usage errors fast)
+
+            return diagnose.run(args, _config(args))
         handled = state_cli.run(args)
         if handled is not None:
             return handled
