@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import uuid
@@ -57,6 +58,7 @@ from remediator.report import Report
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 _GROUP_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
 # Operations a read-only client may call: AWS names every read this way.
 _READ_PREFIXES = ("describe_", "get_", "list_", "lookup_")
@@ -180,8 +182,12 @@ def diagnose(
         raise DiagnoseError("give exactly one of an instance id or an Auto Scaling group name")
     reader = ReadOnlyAwsAdapter(session=aws.session, clients=dict(aws.clients), region=aws.region)
     sts = reader.client("sts")
-    account = str(sts.get_caller_identity()["Account"])
     region = str(sts.meta.region_name)
+    if not _REGION.match(region):
+        raise DiagnoseError(
+            f"no AWS region to look in (got {region!r}): use --region or AWS_REGION"
+        )
+    account = str(sts.get_caller_identity()["Account"])
 
     if instance_id is not None:
         target, launch, event = _instance_launch(reader, instance_id, account, region)
@@ -226,7 +232,7 @@ def _instance_launch(
 ) -> tuple[str, dict[str, Any], Any]:
     if not _INSTANCE_ID.match(instance_id):
         raise DiagnoseError(
-            f"{instance_id!r} is not an EC2 instance id (i- and 8 or 17 hex digits)"
+            f"{instance_id!r} is not an EC2 instance id (i- and 8 to 17 hex digits)"
         )
     try:
         reservations = reader.client("ec2").describe_instances(InstanceIds=[instance_id])[
@@ -705,7 +711,8 @@ def _render_fix(f: KeyFinding, mode: str) -> list[str]:
 
 def run(args: argparse.Namespace, config: RemediatorConfig) -> int:
     """``python -m remediator diagnose``: print the diagnosis (text, or one JSON object)."""
-    aws = AwsAdapter(region=getattr(args, "region", None))
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    aws = AwsAdapter(region=region or None)
     try:
         result = diagnose(aws, config, instance_id=args.instance_id, group=args.asg)
     except DiagnoseError as err:
