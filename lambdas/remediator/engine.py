@@ -338,9 +338,19 @@ class Remediator:
         return key, None
 
     def _read_facts(self, meta: EventMeta, key: KeyInfo, principal: Principal) -> Facts:
+        facts = Facts(meta.account, meta.region, principal, key, None, None, None)
+        allow = self.config.allow
+        if not (
+            key.manager == "CUSTOMER"
+            and allow.allows_key(key.arn)
+            and allow.allows_principal(principal.arn)
+        ):
+            # decide() refuses before it needs more, and the Lambda's role may read policies
+            # and grants of allowlisted keys only: reading here would fail with AccessDenied.
+            return facts
         own_key = key.account == meta.account
         policy = None
-        if own_key and key.manager == "CUSTOMER":
+        if own_key:
             try:
                 policy = parse_policy(self.aws.get_key_policy(key.arn))
             except PolicyError as err:
@@ -352,19 +362,11 @@ class Remediator:
             PrincipalKind.USER,
             PrincipalKind.SERVICE_LINKED_ROLE,
         )
-        exists = (
-            self.aws.principal_exists(principal.arn)
-            if checkable and key.manager == "CUSTOMER"
-            else None
-        )
-        return Facts(
-            this_account=meta.account,
-            event_region=meta.region,
-            principal=principal,
-            key=key,
+        return replace(
+            facts,
             policy=policy,
             grants=None if own_key else self._grants(key.arn),
-            principal_exists=exists,
+            principal_exists=self.aws.principal_exists(principal.arn) if checkable else None,
             changes_in_last_hour=self.state.changes_in_last_hour(key.arn),
         )
 
@@ -452,7 +454,7 @@ class Remediator:
                     report,
                     outcome=Outcome.REFUSED,
                     reason=f"KMS rejected the new policy: {err}",
-                    suggested_fix=decision.suggested_fix,
+                    suggested_fix=suggested_fix(facts),
                 )
             return replace(report, outcome=Outcome.FAILED, reason=f"PutKeyPolicy failed: {err}")
         after = parse_policy(self.aws.get_key_policy(key.arn))

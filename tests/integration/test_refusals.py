@@ -360,3 +360,35 @@ def test_engine_refuses_key_in_another_region(
     assert report.outcome == "refused"
     assert world.policy(key)["Statement"][0]["Sid"] == "Enable IAM User Permissions"
     assert len(world.policy(key)["Statement"]) == 1
+
+
+def test_engine_refuses_when_kms_rejects_the_policy(
+    world: World, inbox: tuple[str, str], run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given KMS rejects the new policy (as it does for a principal that does not exist in
+    # another account, which this account cannot look up in IAM)
+    from botocore.exceptions import ClientError
+
+    from remediator.aws import AwsAdapter
+
+    def reject(self: AwsAdapter, key_arn: str, text: str) -> None:
+        error = {"Code": "MalformedPolicyDocumentException", "Message": "invalid principal"}
+        raise ClientError({"Error": error}, "PutKeyPolicy")
+
+    monkeypatch.setattr(AwsAdapter, "put_key_policy", reject)
+    key = world.key()
+    world.user()
+    before = world.policy(key)
+
+    # When the failure arrives
+    [report] = run(load_event(CASE5, {SAMPLE_KEY_ARN: key}), allow([ANY_PRINCIPAL], [ANY_KEY]))
+
+    # Then it is a refusal that carries the statements to apply, and nothing changed
+    assert report.outcome == "refused"
+    assert "KMS rejected the new policy" in report.reason
+    assert report.suggested_fix is not None
+    assert [s["Sid"] for s in report.suggested_fix["key_policy_statements"]] == [
+        "KmsLaunchRemediatorUseViaEc2",
+        "KmsLaunchRemediatorAttach",
+    ]
+    assert world.policy(key) == before
