@@ -1,7 +1,8 @@
 """The IAM actions the remediator's AWS adapter calls, declared once.
 
-The stack grants exactly these, and the infra tests assert it, so a new AWS call in the
-adapter without a matching entry here fails the tests instead of failing in production.
+The stack grants exactly these (asserted by ``tests/infra/test_permissions.py``), and
+``tests/integration/test_permissions_used.py`` records the calls the engine makes on every path:
+an undeclared call, or a declared action no path uses, fails the tests, not production.
 """
 
 # Writes. Granted only on the allowlisted key ARN patterns, never on "*".
@@ -22,8 +23,6 @@ UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLaunchConfigurations",
     "cloudtrail:LookupEvents",
-    "access-analyzer:ValidatePolicy",
-    "access-analyzer:CheckAccessNotGranted",
 )
 
 # Reads of IAM principals, to refuse principals that do not exist. Scoped to this account.

@@ -1,0 +1,105 @@
+"""Every AWS call the engine makes is declared in permissions.py (which the stack grants and the
+infra tests check), and everything declared is called: least privilege in both directions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+
+from remediator import permissions
+from remediator.aws import AwsAdapter
+from remediator.config import parse_config
+from remediator.engine import Remediator
+from tests.integration.conftest import allow
+from tests.support.world import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    SAMPLE_INSTANCE_ID,
+    SAMPLE_KEY_ARN,
+    SAMPLE_OTHER_KEY_ARN,
+    World,
+    load_event,
+)
+
+DECLARED = {
+    *permissions.KEY_WRITE_ACTIONS,
+    *permissions.KEY_READ_ACTIONS,
+    *permissions.KEY_DESCRIBE_ACTIONS,
+    *permissions.UNSCOPED_READ_ACTIONS,
+    *permissions.PRINCIPAL_READ_ACTIONS,
+}
+GRANTED_BY_THE_STACK_ELSEWHERE = {"sns:Publish"}  # topic.grant_publish
+
+
+def recording_session(calls: set[str]) -> boto3.Session:
+    session = boto3.Session(region_name="eu-west-1")
+
+    def record(model: Any, **_: Any) -> None:
+        calls.add(f"{model.service_model.signing_name}:{model.name}")
+
+    session.events.register("before-call.*.*", record)
+    return session
+
+
+def test_engine_calls_only_declared_actions_and_all_of_them(
+    world: World, inbox: tuple[str, str]
+) -> None:
+    # Given every path of the engine: key policy, grant, EC2 state change (group and CloudTrail),
+    # Auto Scaling with a launch template, and one with a launch configuration
+    calls: set[str] = set()
+    session = recording_session(calls)
+    config = parse_config(allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"]))
+    key, other_key = world.key(), world.key(OTHER_ACCOUNT)
+    world.autoscaling_slr()
+    user = world.user()
+    cloudtrail = session.client("cloudtrail")
+    stub = Stubber(cloudtrail)
+    aws = AwsAdapter(session=session, region="eu-west-1", clients={"cloudtrail": cloudtrail})
+    engine = Remediator(aws, config, topic_arn=inbox[0])
+
+    engine.handle(
+        load_event("case1_asg_slr_create_grant_access_denied.json", {SAMPLE_KEY_ARN: key})
+    )
+    engine.handle(
+        load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: other_key})
+    )
+    grouped = world.failed_instance(world.key(), group="web-asg")
+    engine.handle(load_event("ec2_state_change_stopped.json", {SAMPLE_INSTANCE_ID: grouped}))
+    alone_key = world.key()
+    alone = world.failed_instance(alone_key, stopped=False)
+    mapping = {"deviceName": "/dev/xvda", "ebs": {"encrypted": True, "kmsKeyId": alone_key}}
+    record = {
+        "userIdentity": {"type": "IAMUser", "arn": user, "accountId": ACCOUNT},
+        "requestParameters": {"blockDeviceMapping": {"items": [mapping]}},
+    }
+    stub.add_response(
+        "lookup_events",
+        {"Events": [{"EventName": "RunInstances", "CloudTrailEvent": json.dumps(record)}]},
+    )
+    with stub:
+        engine.handle(load_event("ec2_state_change_terminated.json", {SAMPLE_INSTANCE_ID: alone}))
+    calls.add("cloudtrail:LookupEvents")  # a stubbed call never reaches before-call hooks
+    world.autoscaling_group(world.launch_template(world.key()))
+    engine.handle(load_event("asg_launch_unsuccessful_client_internal_error.json"))
+    world.client("autoscaling").create_launch_configuration(
+        LaunchConfigurationName="web-lc",
+        ImageId=world.encrypted_image(world.key()),
+        InstanceType="t3.micro",
+    )
+    world.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName="lc-asg",
+        LaunchConfigurationName="web-lc",
+        MinSize=0,
+        MaxSize=1,
+        AvailabilityZones=["eu-west-1a"],
+    )
+    event = load_event("asg_launch_unsuccessful_client_internal_error.json")
+    event["detail"]["AutoScalingGroupName"] = "lc-asg"
+    engine.handle(event)
+
+    # Then every call made is declared, and every declared action was needed by some path
+    assert calls - DECLARED - GRANTED_BY_THE_STACK_ELSEWHERE == set()
+    assert DECLARED - calls == set()
