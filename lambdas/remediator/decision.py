@@ -105,6 +105,20 @@ def suggested_fix(facts: Facts) -> dict[str, Any]:
     return fix
 
 
+AWS_MANAGED_REASON = (
+    "the key is AWS-managed: its policy cannot be edited and already allows the "
+    "account's principals, so the launch failure has another cause"
+)
+AWS_MANAGED_FIX = {
+    "manual_review": (
+        "AWS-managed keys (such as aws/ebs) let every principal of their account use them "
+        "through EC2. Look for what else denies kms:CreateGrant or kms:Decrypt to the launching "
+        "principal: a service control policy, a permissions boundary, or an explicit Deny in its "
+        "IAM policies; or another, customer-managed key on the launch (volumes, AMI snapshots)."
+    )
+}
+
+
 def manual_fix(reason: str, instance_id: str | None) -> dict[str, Any]:
     """For events the tool cannot act on at all: what an operator should look at."""
     fix: dict[str, Any] = {
@@ -126,10 +140,8 @@ def decide(facts: Facts, config: RemediatorConfig) -> Decision:
 
     # 1. Keys that no change can fix.
     if key.manager == "AWS":
-        return refuse(
-            "the key is AWS-managed: its policy cannot be edited and already allows the "
-            "account's principals, so the launch failure has another cause"
-        )
+        # No key-policy statement can be suggested: nobody can edit this policy.
+        return Decision(Action.REFUSE, AWS_MANAGED_REASON, suggested_fix=AWS_MANAGED_FIX)
     if key.state != "Enabled":
         return refuse(f"the key is {key.state}; enable it (or cancel its deletion) first")
     if key.region != facts.event_region:

@@ -179,12 +179,6 @@ ALTERED_TOOL_STATEMENT = {
     ("the_facts", "the_config", "reason", "statements"),
     [
         (
-            facts(key_info=key(manager="AWS")),
-            config(),
-            "the key is AWS-managed",
-            [via_ec2_stmt(USER_ARN), attach_stmt(USER_ARN)],
-        ),
-        (
             facts(key_info=key(state="Disabled")),
             config(),
             "the key is Disabled",
@@ -300,7 +294,6 @@ ALTERED_TOOL_STATEMENT = {
         ),
     ],
     ids=[
-        "aws-managed-key",
         "disabled-key",
         "pending-deletion",
         "pending-import",
@@ -351,6 +344,17 @@ def test_decision_refusal_for_other_account_key_suggests_the_grant_command() -> 
 def test_decision_refusal_for_own_key_and_own_principal_has_no_grant_command() -> None:
     decision = decide(facts(key_info=key(state="Disabled")), config())
     assert set(decision.suggested_fix) == {"key_policy_statements", "key_policy_note"}
+
+
+def test_decision_refusal_for_aws_managed_key_points_away_from_the_key_policy() -> None:
+    # Given an AWS-managed key, whose policy nobody can edit
+    decision = decide(facts(key_info=key(manager="AWS")), config())
+
+    # Then no statement is suggested; the operator is sent to what else can deny
+    assert decision.action is Action.REFUSE
+    assert decision.reason.startswith("the key is AWS-managed")
+    assert set(decision.suggested_fix) == {"manual_review"}
+    assert "service control policy" in decision.suggested_fix["manual_review"]
 
 
 def test_decision_aws_managed_check_comes_before_the_allowlist() -> None:
