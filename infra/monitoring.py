@@ -46,36 +46,36 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         notify = actions.SnsAction(topic)
 
+        dead_letters = dlq.metric_approximate_number_of_messages_visible(
+            period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM
+        )
         self.alarms: dict[str, cloudwatch.Alarm] = {
-            "Errors": function.metric_errors(period=PERIOD).create_alarm(
+            name: metric.create_alarm(
                 self,
-                "ErrorsAlarm",
-                alarm_description="The remediator Lambda failed (see its log group)",
+                f"{name}Alarm",
+                alarm_description=description,
                 threshold=0,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            "Throttles": function.metric_throttles(period=PERIOD).create_alarm(
-                self,
-                "ThrottlesAlarm",
-                alarm_description="The remediator Lambda was throttled",
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            "DeadLetters": dlq.metric_approximate_number_of_messages_visible(
-                period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM
-            ).create_alarm(
-                self,
-                "DeadLettersAlarm",
-                alarm_description="Events the remediator could not handle are in its DLQ",
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
+            )
+            for name, metric, description in (
+                (
+                    "Errors",
+                    function.metric_errors(period=PERIOD),
+                    "The remediator Lambda failed (see its log group)",
+                ),
+                (
+                    "Throttles",
+                    function.metric_throttles(period=PERIOD),
+                    "The remediator Lambda was throttled",
+                ),
+                (
+                    "DeadLetters",
+                    dead_letters,
+                    "Events the remediator could not handle are in its DLQ",
+                ),
+            )
         }
         for alarm in self.alarms.values():
             alarm.add_alarm_action(notify)

@@ -122,6 +122,11 @@ class AwsAdapter:
         )
         return str(response["GrantId"])
 
+    def revoke_grant(self, key_arn: str, grant_id: str) -> None:
+        """Undo a grant. Used by the operator's ``rollback`` command, not by the Lambda (whose
+        role holds no kms:RevokeGrant)."""
+        self.client("kms").revoke_grant(KeyId=key_arn, GrantId=grant_id)
+
     # --- IAM -------------------------------------------------------------------------------
 
     def principal_exists(self, principal_arn: str) -> bool:

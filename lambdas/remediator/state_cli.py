@@ -92,7 +92,7 @@ def rollback(
     with state.lock(key_arn):
         if change["remedy"] == "grant":
             grant_id = change["after"]["grant_id"]
-            aws.client("kms").revoke_grant(KeyId=key_arn, GrantId=grant_id)
+            aws.revoke_grant(key_arn, grant_id)
             remaining = {g.grant_id for g in aws.list_grants(key_arn)}
             ok = grant_id not in remaining
             result |= {"revoked_grant_id": grant_id}

@@ -13,7 +13,8 @@ import pytest
 from remediator import cli, handler
 from remediator.aws import AwsAdapter
 from tests.integration.conftest import allow
-from tests.support.world import ACCOUNT, SAMPLE_KEY_ARN, World, load_event
+from tests.support.lambda_context import FakeContext
+from tests.support.world import SAMPLE_KEY_ARN, World, load_event
 
 CASE5 = "case5_user_start_instances_create_grant.json"
 
@@ -135,13 +136,6 @@ def test_cli_failed_verification_exits_one(
     assert code == 1
     assert out["outcome"] == "failed"
     assert "verification failed" in out["reason"]
-
-
-class FakeContext:
-    function_name = "remediator"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:remediator"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 
 def test_handler_remediates_and_counts_outcome(

@@ -18,6 +18,7 @@ from remediator.engine import Remediator
 from remediator.state import DynamoState, create_table
 from remediator.state_cli import rollback
 from tests.integration.conftest import allow
+from tests.support.lambda_context import FakeContext
 from tests.support.world import (
     ACCOUNT,
     OTHER_ACCOUNT,
@@ -128,13 +129,6 @@ def test_rollback_of_grant_revokes_it(world: World, state: DynamoState) -> None:
 
     assert (code, result["outcome"]) == (0, "rolled_back")
     assert world.grants(key) == []
-
-
-class FakeContext:
-    function_name = "remediator"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:remediator"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 
 @pytest.fixture
