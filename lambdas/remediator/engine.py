@@ -325,7 +325,15 @@ class Remediator:
         named = {*target.expected_key_arns, *([reference] if key_arn_parts(reference) else [])}
         if len(named) > 1:
             return None, f"the event names different keys: {sorted(named)}"
-        key = self.aws.describe_key(reference)
+        try:
+            key = self.aws.describe_key(reference)
+        except ClientError as err:
+            if error_code(err) not in ("AccessDenied", "AccessDeniedException"):
+                raise
+            return None, (
+                f"this account may not describe key {reference!r}: the key owner's policy must "
+                "allow it (kms:DescribeKey, kms:CreateGrant) before a grant can be made"
+            )
         if key is None:
             return None, f"key {reference!r} was not found"
         if named and key.arn not in named:

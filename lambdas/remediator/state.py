@@ -113,14 +113,24 @@ class DynamoState:
         try:
             yield
         finally:
-            with contextlib.suppress(ClientError):  # expired and taken over: nothing to release
-                self.client.delete_item(
-                    TableName=self.table,
-                    Key=item_key,
-                    ConditionExpression="#owner = :me",
-                    ExpressionAttributeNames={"#owner": "owner"},
-                    ExpressionAttributeValues={":me": {"S": self.owner}},
-                )
+            self._release(item_key, key_arn)
+
+    def _release(self, item_key: dict[str, Any], key_arn: str) -> None:
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=item_key,
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": self.owner}},
+            )
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return  # the lock expired and another invocation holds it: nothing to release
+            # Not raised: the change under the lock is done, and the lock expires on its own.
+            logger.warning(
+                "lock_release_failed", extra={"key_arn": key_arn, "code": error_code(err)}
+            )
 
     # --- audit -----------------------------------------------------------------------------
 

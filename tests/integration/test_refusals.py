@@ -392,3 +392,30 @@ def test_engine_refuses_when_kms_rejects_the_policy(
         "KmsLaunchRemediatorAttach",
     ]
     assert world.policy(key) == before
+
+
+def test_engine_refuses_when_key_owner_denies_describe(
+    world: World, inbox: tuple[str, str], run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the other account's key policy does not let this account describe its key
+    from botocore.exceptions import ClientError
+
+    from remediator.aws import AwsAdapter
+
+    def deny(self: AwsAdapter, key_reference: str) -> None:
+        error = {"Code": "AccessDeniedException", "Message": "not authorized to perform kms:DescribeKey"}
+        raise ClientError({"Error": error}, "DescribeKey")
+
+    monkeypatch.setattr(AwsAdapter, "describe_key", deny)
+    key = world.key(OTHER_ACCOUNT)
+    world.autoscaling_slr()
+    event = load_event(CASE3, {"arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321": key})
+
+    # When the failure arrives
+    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+
+    # Then it is reported as refused with what to review, not raised into retries and the DLQ
+    assert report.outcome == "refused"
+    assert "may not describe" in report.reason
+    assert report.suggested_fix is not None
+    assert world.grants(key) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -211,3 +212,48 @@ def test_concurrent_invocations_on_one_key_lose_no_principal(moto_server: str, r
     names = {s["Sid"]: set(s["Principal"]["AWS"]) for s in world.policy(key)["Statement"][1:]}
     wanted = {f"arn:aws:iam::{ACCOUNT}:user/user{i:02d}" for i in range(20)}
     assert names == {"KmsLaunchRemediatorUseViaEc2": wanted, "KmsLaunchRemediatorAttach": wanted}
+
+
+@pytest.mark.parametrize(
+    ("code", "logged"),
+    [("ConditionalCheckFailedException", False), ("ProvisionedThroughputExceededException", True)],
+)
+def test_lock_release_error_is_logged_not_raised(
+    code: str, logged: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    # Given a lock taken, and a release that fails (expired and taken over, or throttled)
+    from botocore.stub import ANY, Stubber
+
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    stub = Stubber(client)
+    stub.add_response(
+        "put_item",
+        {},
+        {
+            "TableName": TABLE,
+            "Item": ANY,
+            "ConditionExpression": ANY,
+            "ExpressionAttributeNames": ANY,
+            "ExpressionAttributeValues": ANY,
+        },
+    )
+    stub.add_client_error("delete_item", service_error_code=code)
+    ran = []
+
+    # (powertools may have stopped remediator.* from propagating to the root: listen directly)
+    module_logger = logging.getLogger("remediator.state")
+    module_logger.addHandler(caplog.handler)
+    state = DynamoState(TABLE, client=client)
+
+    # When the work under the lock completes
+    try:
+        with stub, state.lock("arn:aws:kms:eu-west-1:111122223333:key/k"):
+            ran.append(True)
+    finally:
+        module_logger.removeHandler(caplog.handler)
+
+    # Then the work stands, nothing is raised, and only the unexpected error is logged
+    stub.assert_no_pending_responses()
+    assert ran == [True]
+    assert ("lock_release_failed" in caplog.text) is logged
