@@ -29,9 +29,9 @@ class Report:
 
     def message(self) -> dict[str, Any]:
         body = asdict(self)
+        extra = body.pop("extra")
         body["outcome"] = self.outcome.value
-        body.update(body.pop("extra"))
-        return body
+        return {**extra, **body}  # extra details never replace a core field
 
     def message_json(self) -> str:
         return json.dumps(self.message(), indent=2, sort_keys=True, default=str)

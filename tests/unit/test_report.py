@@ -141,3 +141,18 @@ def test_report_summary_of_several_is_the_worst_with_all_results(
 )
 def test_report_outcome_metric_names(outcome: Outcome, metric: str) -> None:
     assert outcome.metric_name == metric
+
+
+def test_report_extra_fields_cannot_replace_core_fields() -> None:
+    # Given a report whose extra details collide with core message fields
+    from remediator.outcomes import Outcome
+    from remediator.report import Report
+
+    report = Report(
+        Outcome.REFUSED, "evt-1", "not allowlisted", extra={"outcome": "remediated", "note": "x"}
+    )
+
+    # Then the message keeps the real outcome, and the extra detail that does not collide
+    message = report.message()
+    assert message["outcome"] == "refused"
+    assert message["note"] == "x"
