@@ -403,13 +403,18 @@ def test_engine_refuses_when_key_owner_denies_describe(
     from remediator.aws import AwsAdapter
 
     def deny(self: AwsAdapter, key_reference: str) -> None:
-        error = {"Code": "AccessDeniedException", "Message": "not authorized to perform kms:DescribeKey"}
+        error = {
+            "Code": "AccessDeniedException",
+            "Message": "not authorized to perform kms:DescribeKey",
+        }
         raise ClientError({"Error": error}, "DescribeKey")
 
     monkeypatch.setattr(AwsAdapter, "describe_key", deny)
     key = world.key(OTHER_ACCOUNT)
     world.autoscaling_slr()
-    event = load_event(CASE3, {"arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321": key})
+    event = load_event(
+        CASE3, {"arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321": key}
+    )
 
     # When the failure arrives
     [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
