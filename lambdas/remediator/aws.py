@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
 
@@ -56,6 +57,29 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
+# Access Analyzer is an extra check: where it cannot answer (an emulator without it answers 404,
+# a role without the permission AccessDenied), the local checks apply and a warning is logged.
+ANALYZER_UNAVAILABLE_CODES = frozenset(
+    {
+        "404",
+        "NotImplemented",
+        "UnknownOperationException",
+        "InvalidAction",
+        "UnrecognizedClientException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "500",  # an emulator without the service, or AWS after retries
+        "InternalServerException",
+        "ServiceUnavailableException",
+    }
+)
+ANALYZER_RETRY_SECONDS = 300  # once it cannot answer, ask again after this long
+# An optional check: fewer retries than the calls the remediation depends on.
+ANALYZER_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=10
+)
+
+
 def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
@@ -65,13 +89,13 @@ class AwsAdapter:
     session: Any = None
     clients: dict[str, Any] = field(default_factory=dict)
     region: str | None = None
+    analyzer_off_until: float = 0.0  # monotonic time; set when Access Analyzer cannot answer
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
             session = self.session or boto3.Session()
-            self.clients[service] = session.client(
-                service, region_name=self.region, config=RETRY_CONFIG
-            )
+            config = ANALYZER_CONFIG if service == "accessanalyzer" else RETRY_CONFIG
+            self.clients[service] = session.client(service, region_name=self.region, config=config)
         return self.clients[service]
 
     # --- KMS -------------------------------------------------------------------------------
@@ -126,6 +150,47 @@ class AwsAdapter:
         """Undo a grant. Used by the operator's ``rollback`` command, not by the Lambda (whose
         role holds no kms:RevokeGrant)."""
         self.client("kms").revoke_grant(KeyId=key_arn, GrantId=grant_id)
+
+    # --- IAM Access Analyzer --------------------------------------------------------------
+
+    def validate_policy(self, policy_text: str) -> list[dict[str, Any]] | None:
+        """ValidatePolicy findings for a key policy, or None where the API is unavailable."""
+        if time.monotonic() < self.analyzer_off_until:
+            return None
+        try:
+            pages = (
+                self.client("accessanalyzer")
+                .get_paginator("validate_policy")
+                .paginate(policyDocument=policy_text, policyType="RESOURCE_POLICY")
+            )  # no validatePolicyResourceType: AWS documents none for KMS key policies
+            return [finding for page in pages for finding in page.get("findings", [])]
+        except (ClientError, EndpointConnectionError) as err:
+            self._analyzer_unavailable(err)
+            return None
+
+    def check_access_not_granted(
+        self, policy_text: str, actions: tuple[str, ...]
+    ) -> tuple[str, str] | None:
+        """(result, message) of CheckAccessNotGranted, or None where the API is unavailable."""
+        if time.monotonic() < self.analyzer_off_until:
+            return None
+        try:
+            response = self.client("accessanalyzer").check_access_not_granted(
+                policyDocument=policy_text,
+                access=[{"actions": list(actions)}],
+                policyType="RESOURCE_POLICY",
+            )
+        except (ClientError, EndpointConnectionError) as err:
+            self._analyzer_unavailable(err)
+            return None
+        return str(response["result"]), str(response.get("message", ""))
+
+    def _analyzer_unavailable(self, err: Exception) -> None:
+        code = error_code(err) if isinstance(err, ClientError) else type(err).__name__
+        if isinstance(err, ClientError) and code not in ANALYZER_UNAVAILABLE_CODES:
+            raise err
+        self.analyzer_off_until = time.monotonic() + ANALYZER_RETRY_SECONDS
+        logger.warning("access_analyzer_unavailable", extra={"code": code})
 
     # --- IAM -------------------------------------------------------------------------------
 

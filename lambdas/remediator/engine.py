@@ -5,6 +5,7 @@ act -> verify -> report. The handler and the CLI both call ``Remediator.handle``
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -39,9 +40,11 @@ from remediator.events import (
 from remediator.model import KeyInfo
 from remediator.outcomes import Outcome
 from remediator.policy import (
+    ADMIN_ACTIONS,
     LAUNCH_ACTIONS,
     Access,
     PolicyError,
+    admin_actions_granted,
     evaluate,
     non_tool_statements,
     parse_policy,
@@ -454,6 +457,11 @@ class Remediator:
         change = decision.policy_change
         text = render(change.after)
         assert text is not None  # decide() refused or chose a grant otherwise
+        problem = self._vet(text, policy_diff(change))
+        if problem:
+            return replace(
+                report, outcome=Outcome.REFUSED, reason=problem, suggested_fix=suggested_fix(facts)
+            )
         try:
             self.aws.put_key_policy(key.arn, text)
         except ClientError as err:
@@ -488,6 +496,23 @@ class Remediator:
             change_id=change_id or None,
             undo=self._policy_undo(key.arn, principal, current, change_id),
         )
+
+    def _vet(self, policy_text: str, added: list[dict[str, Any]]) -> str | None:
+        """Why the new policy must not be applied, or None. The local check always runs;
+        Access Analyzer adds its own where it is available."""
+        granted = admin_actions_granted(added)
+        if granted:
+            return f"the added statements would grant administrative actions {granted}"
+        findings = self.aws.validate_policy(policy_text)
+        errors = [f for f in findings or [] if f.get("findingType") == "ERROR"]
+        if errors:
+            details = "; ".join(f"{f.get('issueCode')}: {f.get('findingDetails')}" for f in errors)
+            return f"Access Analyzer ValidatePolicy reported errors: {details}"
+        added_text = json.dumps({"Version": "2012-10-17", "Statement": added})
+        checked = self.aws.check_access_not_granted(added_text, ADMIN_ACTIONS)
+        if checked is not None and checked[0] != "PASS":
+            return f"Access Analyzer: the added statements may grant administrative access: {checked[1]}"
+        return None
 
     def _create_grant(self, report: Report, facts: Facts, plan: GrantPlan) -> Report:
         grants = self._grants(plan.key_arn)

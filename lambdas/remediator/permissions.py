@@ -23,6 +23,8 @@ UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLaunchConfigurations",
     "cloudtrail:LookupEvents",
+    "access-analyzer:ValidatePolicy",
+    "access-analyzer:CheckAccessNotGranted",
 )
 
 # Reads of IAM principals, to refuse principals that do not exist. Scoped to this account.

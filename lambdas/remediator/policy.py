@@ -55,6 +55,22 @@ GRANT_OPERATIONS = (
 )
 
 
+# Administrative actions the tool must never grant; checked locally on every change, and by
+# Access Analyzer's CheckAccessNotGranted where it is available.
+ADMIN_ACTIONS = (
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:DisableKey",
+    "kms:EnableKey",
+    "kms:DisableKeyRotation",
+    "kms:DeleteImportedKeyMaterial",
+    "kms:RevokeGrant",
+    "kms:UpdateKeyDescription",
+    "kms:TagResource",
+)
+
+
 class PolicyError(ValueError):
     """A key policy this tool cannot safely read or change."""
 
@@ -372,6 +388,15 @@ def render(policy: Mapping[str, Any]) -> str | None:
         if len(text.encode()) <= MAX_KEY_POLICY_BYTES:
             return text
     return None
+
+
+def admin_actions_granted(items: list[dict[str, Any]]) -> list[str]:
+    """The administrative actions that any Allow among ``items`` grants (by glob or NotAction)."""
+    return [
+        action
+        for action in ADMIN_ACTIONS
+        if any(s.get("Effect") == "Allow" and _action_matches(s, action) for s in items)
+    ]
 
 
 def non_tool_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:

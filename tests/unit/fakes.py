@@ -96,6 +96,18 @@ class RecordingAws:
         self._record("create_grant", key_arn, grantee, operations, name)
         raise WriteAttempted(f"create_grant({key_arn!r}, {grantee!r})")
 
+    # --- Access Analyzer (unavailable, as in the emulator) ---------------------------------
+
+    def validate_policy(self, policy_text: str) -> list[dict[str, Any]] | None:
+        self._record("validate_policy", policy_text)
+        return None
+
+    def check_access_not_granted(
+        self, policy_text: str, actions: tuple[str, ...]
+    ) -> tuple[str, str] | None:
+        self._record("check_access_not_granted", policy_text, actions)
+        return None
+
     # --- IAM -------------------------------------------------------------------------------
 
     def principal_exists(self, principal_arn: str) -> bool:
