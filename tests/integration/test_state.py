@@ -257,3 +257,63 @@ def test_lock_release_error_is_logged_not_raised(
     stub.assert_no_pending_responses()
     assert ran == [True]
     assert ("lock_release_failed" in caplog.text) is logged
+
+
+def test_failing_put_key_policy_reports_failed_raises_and_changes_nothing(
+    world: World, state: DynamoState, inbox: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given KMS fails PutKeyPolicy (after botocore's own retries)
+    from botocore.exceptions import ClientError
+
+    from remediator.engine import RemediationFailed
+
+    def fail(self: AwsAdapter, key_arn: str, text: str) -> None:
+        error = {"Code": "KMSInternalException", "Message": "internal error"}
+        raise ClientError({"Error": error}, "PutKeyPolicy")
+
+    monkeypatch.setattr(AwsAdapter, "put_key_policy", fail)
+    key = world.key()
+    before = world.policy(key)
+    config = allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key])
+
+    # When the failure event arrives
+    with pytest.raises(RemediationFailed) as raised:
+        engine(state, config, inbox[0]).handle(user_event(world, key, "alice"))
+
+    # Then it raises for the async retry and DLQ, reports failed, and nothing was written
+    assert [r.outcome for r in raised.value.failed] == ["failed"]
+    assert "KMSInternalException" in raised.value.failed[0].reason
+    assert world.policy(key) == before
+    assert state.history(key) == []
+    assert [n["message"]["outcome"] for n in world.received(inbox[1])] == ["failed"]
+
+
+def test_notification_failure_is_counted_and_retry_does_not_repeat_change(
+    world: World,
+    lambda_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the notification topic is gone, and PutKeyPolicy calls are counted at the emulator
+    monkeypatch.setenv("NOTIFY_TOPIC_ARN", f"arn:aws:sns:eu-west-1:{ACCOUNT}:deleted-topic")
+    handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
+    puts: list[str] = []
+    original = KmsBackend.put_key_policy
+    monkeypatch.setattr(
+        KmsBackend, "put_key_policy", lambda self, k, p: (puts.append(k), original(self, k, p))[1]
+    )
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: lambda_env["key"]})
+
+    # When the event is handled, and then delivered again (a retry)
+    first = handler.handler(event, FakeContext())  # type: ignore[arg-type]
+    again = handler.handler(event, FakeContext())  # type: ignore[arg-type]
+
+    # Then the change stands once, the failed notification is counted, and the retry is a no-op
+    assert first["outcome"] == again["outcome"] == "remediated"
+    assert len(puts) == 1
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    names = [m["Name"] for blob in emitted for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+    assert names.count("NotificationFailed") == 1
