@@ -85,6 +85,8 @@ class RemediationFailed(RuntimeError):
 class State(Protocol):
     """Cross-invocation state (idempotency, locks, audit). See ``state.py``."""
 
+    serializes_writes: bool  # whether lock() excludes other invocations
+
     def changes_in_last_hour(self, key_arn: str) -> int: ...
 
     def lock(self, key_arn: str) -> contextlib.AbstractContextManager[None]: ...
@@ -94,6 +96,8 @@ class State(Protocol):
 
 class NoState:
     """No state table: no cross-invocation lock or audit (single CLI runs, unit tests)."""
+
+    serializes_writes = False
 
     def changes_in_last_hour(self, key_arn: str) -> int:
         return 0
@@ -410,7 +414,7 @@ class Remediator:
             )
         with self.state.lock(facts.key.arn):
             if decision.action is Action.PUT_KEY_POLICY:
-                return self._put_policy(report, facts)
+                return self._put_policy(report, facts, decision)
             assert decision.grant is not None
             return self._create_grant(report, facts, decision.grant)
 
@@ -440,12 +444,15 @@ class Remediator:
             }
         }
 
-    def _put_policy(self, report: Report, facts: Facts) -> Report:
+    def _put_policy(self, report: Report, facts: Facts, decision: Decision) -> Report:
         key, principal = facts.key, facts.principal
-        # Read-modify-write under the lock: re-read now, since another change may have landed.
-        current = parse_policy(self.aws.get_key_policy(key.arn))
-        facts = replace(facts, policy=current)
-        decision = decide(facts, self.config)
+        if self.state.serializes_writes:
+            # Read-modify-write under the lock: another invocation may have changed the policy
+            # while this one waited. (Without a lock a re-read would close no race.)
+            facts = replace(facts, policy=parse_policy(self.aws.get_key_policy(key.arn)))
+            decision = decide(facts, self.config)
+        assert facts.policy is not None  # decide() chose a policy change from a read policy
+        current = facts.policy
         if decision.action is Action.CREATE_GRANT:
             assert decision.grant is not None
             return self._create_grant(

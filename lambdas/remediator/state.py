@@ -74,6 +74,8 @@ class DynamoState:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # lock() is a conditional put: one holder per key at a time
+    serializes_writes = True
 
     def __post_init__(self) -> None:
         if self.client is None:

@@ -317,3 +317,31 @@ def test_notification_failure_is_counted_and_retry_does_not_repeat_change(
     ]
     names = [m["Name"] for blob in emitted for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
     assert names.count("NotificationFailed") == 1
+
+
+@pytest.mark.parametrize(("with_table", "reads"), [(False, 2), (True, 3)])
+def test_policy_is_reread_under_the_lock_only_when_there_is_a_lock(
+    world: World, with_table: bool, reads: int
+) -> None:
+    # Given key-policy reads are counted
+    calls: list[str] = []
+    session = boto3.Session(region_name="eu-west-1")
+    session.events.register("before-call.kms.GetKeyPolicy", lambda **_: calls.append("read"))
+    if with_table:
+        create_table(boto3.client("dynamodb", region_name="eu-west-1"), TABLE)
+    state = (
+        DynamoState(TABLE, client=boto3.client("dynamodb", region_name="eu-west-1"))
+        if with_table
+        else None
+    )
+    key = world.key()
+    config = parse_config(allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key]))
+
+    # When one change is made
+    [report] = Remediator(AwsAdapter(session=session), config, state=state).handle(
+        user_event(world, key, "alice")
+    )
+
+    # Then: read, (re-read once the lock is held: another writer may have landed,) verify
+    assert report.outcome == "remediated"
+    assert len(calls) == reads
