@@ -522,11 +522,16 @@ class Remediator:
         return None
 
     def _create_grant(self, report: Report, facts: Facts, plan: GrantPlan) -> Report:
-        grants = self._grants(plan.key_arn)
-        if grants is not None and has_equivalent_grant(grants, plan):
-            return replace(
-                report, outcome=Outcome.ALREADY_ALLOWED, reason="an equivalent grant already exists"
-            )
+        if self.state.serializes_writes:
+            # Another invocation may have made the grant while this one waited for the lock.
+            # (decide() has checked the grants read before; without a lock, that is all.)
+            grants = self._grants(plan.key_arn)
+            if grants is not None and has_equivalent_grant(grants, plan):
+                return replace(
+                    report,
+                    outcome=Outcome.ALREADY_ALLOWED,
+                    reason="an equivalent grant already exists",
+                )
         try:
             grant_id = self.aws.create_grant(plan.key_arn, plan.grantee, plan.operations, plan.name)
         except ClientError as err:

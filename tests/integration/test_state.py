@@ -345,3 +345,31 @@ def test_policy_is_reread_under_the_lock_only_when_there_is_a_lock(
     # Then: read, (re-read once the lock is held: another writer may have landed,) verify
     assert report.outcome == "remediated"
     assert len(calls) == reads
+
+
+@pytest.mark.parametrize(("with_table", "lists"), [(False, 2), (True, 3)])
+def test_grants_are_relisted_under_the_lock_only_when_there_is_a_lock(
+    world: World, with_table: bool, lists: int
+) -> None:
+    # Given grant listings are counted, and a cross-account key (case 3: a grant is made)
+    calls: list[str] = []
+    session = boto3.Session(region_name="eu-west-1")
+    session.events.register("before-call.kms.ListGrants", lambda **_: calls.append("list"))
+    if with_table:
+        create_table(boto3.client("dynamodb", region_name="eu-west-1"), TABLE)
+    state = (
+        DynamoState(TABLE, client=boto3.client("dynamodb", region_name="eu-west-1"))
+        if with_table
+        else None
+    )
+    key = world.key(OTHER_ACCOUNT)
+    world.autoscaling_slr()
+    event = load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: key})
+    config = parse_config(allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"]))
+
+    # When the grant is made
+    [report] = Remediator(AwsAdapter(session=session), config, state=state).handle(event)
+
+    # Then: list, (list again once the lock is held,) verify
+    assert report.outcome == "remediated"
+    assert len(calls) == lists
