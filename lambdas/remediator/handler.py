@@ -48,7 +48,7 @@ def pipeline() -> Callable[..., dict[str, Any]]:
     the first result without acting or notifying again."""
     engine = remediator()
 
-    def process(event: dict[str, Any]) -> dict[str, Any]:
+    def process(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
         try:
             reports = engine.handle(event)
         except RemediationFailed as failure:
@@ -75,4 +75,4 @@ def _count(reports: list[Report]) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline()(event=event)
+    return pipeline()(event=event, context=context)

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -42,7 +42,6 @@ LOCK_SECONDS = 60  # longer than one read-modify-write cycle takes, shorter than
 LOCK_WAIT_SECONDS = 45
 IDEMPOTENCY_KEY = "detail.sharedEventID || detail.eventID || id"
 IDEMPOTENCY_SECONDS = 24 * 3600
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class LockTimeout(RuntimeError):
@@ -181,9 +180,10 @@ class DynamoState:
 
     # --- idempotency -----------------------------------------------------------------------
 
-    def idempotent(self, function: F) -> F:
+    def idempotent(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap ``function(event=...)`` so that a repeated failure event returns the first
-        result without acting or notifying again."""
+        result without acting or notifying again. The wrapper takes the Lambda context too, so
+        that a record left in progress by a timed-out invocation expires with it."""
         from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -201,10 +201,16 @@ class DynamoState:
         config = IdempotencyConfig(
             event_key_jmespath=IDEMPOTENCY_KEY, expires_after_seconds=IDEMPOTENCY_SECONDS
         )
-        wrapped: F = idempotent_function(
+        wrapped = idempotent_function(
             data_keyword_argument="event", persistence_store=store, config=config
         )(function)
-        return wrapped
+
+        def run(event: Any, context: Any = None) -> Any:
+            if context is not None:
+                config.register_lambda_context(context)
+            return wrapped(event=event)
+
+        return run
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -373,3 +373,21 @@ def test_grants_are_relisted_under_the_lock_only_when_there_is_a_lock(
     # Then: list, (list again once the lock is held,) verify
     assert report.outcome == "remediated"
     assert len(calls) == lists
+
+
+def test_idempotency_knows_the_invocations_remaining_time(
+    world: World, lambda_env: dict[str, str]
+) -> None:
+    # Given the handler with a state table (the context tells the remaining time)
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: lambda_env["key"]})
+
+    # When it handles an event
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        handler.handler(event, FakeContext())  # type: ignore[arg-type]
+
+    # Then powertools idempotency was given the context (so an in-progress record expires with
+    # the invocation, and a retry after a timeout is not blocked)
+    assert not [w for w in caught if "remaining time" in str(w.message)]
