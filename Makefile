@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup test unit lint synth deploy diff demo clean
+.PHONY: help setup test unit lint synth deploy diff demo bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ deploy: setup ## deploy to the account and region of your AWS credentials
 
 demo: setup ## run every case of the domain end to end on an embedded AWS emulator
 	$(PY) -m tests.e2e.demo
+
+bench: setup ## benchmark: prints figures beside their goals, writes bench/results/latest.json
+	$(PY) -m bench
 
 clean: ## remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,1 @@
+"""Benchmark of the remediator: ``make bench``. See ``bench/__main__.py``."""

@@ -1,0 +1,151 @@
+"""Benchmark: ``make bench`` (or ``python -m bench [--quick] [--out FILE]``).
+
+Prints a table with each figure beside its goal and writes the figures as JSON
+(default ``bench/results/latest.json``). It reports; it never fails on a missed goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import measure
+
+GOALS = {
+    "cold_start_ratio": 1.5,
+    "latency_ratio": 1.5,
+    "asset_bytes": 5 * 1024 * 1024,
+}
+
+
+def run(quick: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    steps = [
+        ("cold start", lambda: measure.cold_start(runs=5 if quick else 15)),
+        ("per-event latency", lambda: measure.latency(events=5 if quick else 30)),
+        (
+            "per-event latency with state",
+            lambda: measure.latency(events=5 if quick else 30, table="bench-state"),
+        ),
+        ("AWS calls per case", measure.calls_per_case),
+        (
+            "storms",
+            lambda: measure.storms(
+                duplicates=50 if quick else 1000, principals=10 if quick else 100
+            ),
+        ),
+        ("peak RSS", measure.peak_rss),
+    ]
+    figures: dict[str, Any] = {}
+    for name, step in steps:
+        print(f"... {name}", flush=True)
+        figures[name.replace(" ", "_").replace("-", "_")] = step()
+    figures["asset_zip_bytes"] = measure.asset_zip_bytes()
+    figures["machine"] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "quick": quick,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return figures
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def table(f: dict[str, Any]) -> str:
+    cold, lat, storm = f["cold_start"], f["per_event_latency"], f["storms"]
+    stated = f["per_event_latency_with_state"]
+    dup, distinct = storm["duplicates"], storm["distinct_principals"]
+    rows = [
+        (
+            "Cold start: import handler / import boto3",
+            f"{cold['import_handler_ms']} ms / {cold['import_boto3_ms']} ms = {cold['ratio']}x",
+            f"<= {GOALS['cold_start_ratio']}x",
+            verdict(cold["ratio"] <= GOALS["cold_start_ratio"]),
+        ),
+        (
+            "Per event (case 1): handler / floor",
+            f"{lat['handler_ms']} ms / {lat['floor_ms']} ms = {lat['ratio']}x (median of {lat['events']})",
+            f"<= {GOALS['latency_ratio']}x",
+            verdict(lat["ratio"] <= GOALS["latency_ratio"]),
+        ),
+        (
+            "Per event (case 1), with the state table",
+            f"{stated['handler_ms']} ms / {stated['floor_ms']} ms = {stated['ratio']}x",
+            "- (adds lock, audit, idempotency)",
+            "-",
+        ),
+        (
+            f"Storm: {dup['events']} duplicates",
+            f"{dup['seconds']} s, {dup['events_per_second']} ev/s, {dup['policy_writes']} write(s)",
+            "1 write",
+            verdict(dup["policy_writes"] == 1),
+        ),
+        (
+            f"Storm: {distinct['events']} principals, one key",
+            f"{distinct['seconds']} s, {distinct['events_per_second']} ev/s, "
+            f"{distinct['policy_writes']} writes, {distinct['principals_in_policy']} in policy",
+            f"{distinct['events']} writes",
+            verdict(distinct["policy_writes"] == distinct["events"]),
+        ),
+        (
+            "Lambda asset zip (no layer)",
+            f"{f['asset_zip_bytes'] / 1024:.1f} KiB",
+            "< 5 MB",
+            verdict(f["asset_zip_bytes"] < GOALS["asset_bytes"]),
+        ),
+        (
+            "Peak RSS, one invocation",
+            f"{f['peak_RSS']['peak_rss_kb'] / 1024:.1f} MiB "
+            f"(after import {f['peak_RSS']['rss_after_import_kb'] / 1024:.1f} MiB)",
+            "-",
+            "-",
+        ),
+    ]
+    width = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(r, width, strict=True)) for r in rows]
+    lines.append("")
+    lines.append(
+        "Dominant imports at cold start: "
+        + ", ".join(f"{d['package']} {d['self_ms']} ms" for d in cold["dominant_imports"])
+    )
+    lines.append("")
+    lines.append("AWS calls per case (engine, no state table) against the floor:")
+    for row in f["AWS_calls_per_case"]:
+        lines.append(
+            f"  {row['case']}: {row['calls']} calls, floor {row['floor']} ({row['outcome']})"
+        )
+        if "made" in row:
+            lines.append(f"    made: {row['made']} (KMS calls: {row['kms_calls']})")
+        for extra in row["extra"]:
+            lines.append(f"    +{extra['count']} {extra['call']}: {extra['reason']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="few repetitions: checks it runs, figures are rough"
+    )
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "latest.json"))
+    args = parser.parse_args()
+    figures = run(args.quick)
+    print()
+    print(table(figures))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2, sort_keys=True))
+    print(f"\nfigures written to {out} ({figures['machine']['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
