@@ -90,7 +90,7 @@ def table(f: dict[str, Any]) -> str:
             verdict(dup["policy_writes"] == 1),
         ),
         (
-            f"Storm: {distinct['events']} principals, one key",
+            f"Storm: {distinct['events']} principals, one key (anti-loop limit raised)",
             f"{distinct['seconds']} s, {distinct['events_per_second']} ev/s, "
             f"{distinct['policy_writes']} writes, {distinct['principals_in_policy']} in policy",
             f"{distinct['events']} writes",

@@ -132,12 +132,15 @@ class FakeContext:
         return 60_000
 
 
-def _configure_handler(topic: str, keys_pattern: str, table: str | None) -> Any:
+def _configure_handler(
+    topic: str, keys_pattern: str, table: str | None, max_changes: int = 10
+) -> Any:
     from remediator import handler
 
     config = {
         "mode": "enforce",
         "allow": {"principals": ["arn:aws:iam::111122223333:*"], "keys": [keys_pattern]},
+        "max_changes_per_key_per_hour": max_changes,
     }
     os.environ["REMEDIATOR_CONFIG"] = json.dumps(config)
     os.environ["NOTIFY_TOPIC_ARN"] = topic
@@ -400,7 +403,11 @@ def storms(duplicates: int, principals: int) -> dict[str, Any]:
             world.autoscaling_slr()
             topic = world.client("sns").create_topic(Name="bench")["TopicArn"]
             create_table(boto3.client("dynamodb"), "bench-state")
-            handler = _configure_handler(topic, "arn:aws:kms:*:111122223333:key/*", "bench-state")
+            # 100 distinct principals on one key within minutes would trip the anti-loop limit
+            # (default 10 changes per key per hour): raise it for this measure
+            handler = _configure_handler(
+                topic, "arn:aws:kms:*:111122223333:key/*", "bench-state", max_changes=1000
+            )
 
             world.user()
             key = world.key()
