@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from remediator import permissions
+from remediator import permissions, state_schema
 from remediator.config import RemediatorConfig, Settings
 from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 
@@ -33,7 +33,7 @@ ASSET_EXCLUDES = [
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
-TIMEOUT = Duration.seconds(120)
+TIMEOUT = Duration.seconds(state_schema.FUNCTION_TIMEOUT_SECONDS)
 MEMORY_MB = 256
 # Lambda's own async retries of a failed invocation, and how long an event may wait.
 ASYNC_RETRY_ATTEMPTS = 2

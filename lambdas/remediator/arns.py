@@ -152,3 +152,8 @@ def autoscaling_slr_arn(account: str, partition: str = "aws") -> str:
 
 def is_account_id(text: object) -> bool:
     return isinstance(text, str) and bool(_ACCOUNT.match(text))
+
+
+def is_region(text: object) -> bool:
+    """An AWS region name such as ``eu-west-1`` or ``us-gov-west-1``."""
+    return isinstance(text, str) and bool(_REGION.match(text))
