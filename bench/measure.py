@@ -187,7 +187,7 @@ def floor_fix(clients: dict[str, Any], key_arn: str, principal: str, topic: str)
 def latency(events: int, warmup: int = 3, table: str | None = None) -> dict[str, Any]:
     import boto3
 
-    from remediator.aws import RETRY_CONFIG
+    from remediator.adapters.aws import RETRY_CONFIG
     from tests.support.world import SAMPLE_KEY_ARN, World, load_event
 
     with emulator():
@@ -195,7 +195,7 @@ def latency(events: int, warmup: int = 3, table: str | None = None) -> dict[str,
         slr = world.autoscaling_slr()
         topic = world.client("sns").create_topic(Name="bench")["TopicArn"]
         if table:
-            from remediator.state import create_table
+            from remediator.adapters.dynamo import create_table
 
             create_table(boto3.client("dynamodb"), table)
         handler = _configure_handler(topic, "arn:aws:kms:*:111122223333:key/*", table)
@@ -276,9 +276,9 @@ REASONS = {
 def calls_per_case() -> list[dict[str, Any]]:
     import boto3
 
-    from remediator.aws import AwsAdapter
+    from remediator.adapters.aws import AwsAdapter
     from remediator.config import parse_config
-    from remediator.engine import Remediator
+    from remediator.pipeline import Remediator
     from tests.support.world import (
         OTHER_ACCOUNT,
         SAMPLE_INSTANCE_ID,
@@ -348,8 +348,8 @@ def calls_per_case() -> list[dict[str, Any]]:
         count("Auto Scaling failure", event)
 
         # A duplicate of an event already handled, through the idempotent pipeline
+        from remediator.adapters.dynamo import DynamoState, create_table
         from remediator.report import summary
-        from remediator.state import DynamoState, create_table
 
         create_table(boto3.client("dynamodb"), "bench-calls")
         calls: Counter[str] = Counter()
@@ -386,7 +386,7 @@ def storms(duplicates: int, principals: int) -> dict[str, Any]:
     import boto3
     from moto.kms.models import KmsBackend
 
-    from remediator.state import create_table
+    from remediator.adapters.dynamo import create_table
     from tests.support.world import SAMPLE_KEY_ARN, World, load_event
 
     puts: list[str] = []

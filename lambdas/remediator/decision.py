@@ -8,27 +8,26 @@ Every refusal carries the exact fix an operator could apply by hand.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from remediator.access import Access, evaluate
 from remediator.arns import Principal, PrincipalKind
 from remediator.config import RemediatorConfig, Remedy
 from remediator.model import Grant, KeyInfo
+from remediator.outcomes import SERVICE_NAME
 from remediator.policy import (
     GRANT_OPERATIONS,
     LAUNCH_ACTIONS,
-    Access,
     PolicyChange,
     PolicyError,
     add_principal,
-    evaluate,
     render,
     tool_statements,
 )
 
-GRANT_NAME_PREFIX = "kms-launch-remediator-"
+GRANT_NAME_PREFIX = f"{SERVICE_NAME}-"
 
 
 class Action(StrEnum):
@@ -47,9 +46,10 @@ class Facts:
     principal: Principal
     key: KeyInfo
     policy: dict[str, Any] | None  # None when the key is in another account (not readable)
-    grants: list[Grant] | None  # None when they could not be listed
+    grants: list[Grant] | None  # None when not read (yet), or not listable
     principal_exists: bool | None  # None when it cannot be checked (another account)
     changes_in_last_hour: int = 0
+    grants_denied: bool = False  # ListGrants is denied on this key: do not ask again
 
 
 @dataclass(frozen=True)
@@ -133,80 +133,115 @@ def manual_fix(reason: str, instance_id: str | None) -> dict[str, Any]:
 
 
 def decide(facts: Facts, config: RemediatorConfig) -> Decision:
-    key, principal, allow = facts.key, facts.principal, config.allow
+    """The one decision for a (key, principal) pair. Each step refuses, answers, or passes."""
+    return (
+        _unfixable_key(facts)
+        or _outside_allowlist(facts, config)
+        or _already_allowed(facts)
+        or _over_the_cap(facts, config)
+        or _remedy(facts, config)
+    )
 
-    def refuse(reason: str) -> Decision:
-        return Decision(Action.REFUSE, reason, suggested_fix=suggested_fix(facts))
 
-    # 1. Keys that no change can fix.
+def _refuse(facts: Facts, reason: str) -> Decision:
+    return Decision(Action.REFUSE, reason, suggested_fix=suggested_fix(facts))
+
+
+def _unfixable_key(facts: Facts) -> Decision | None:
+    """1. Keys that no change can fix."""
+    key = facts.key
     if key.manager == "AWS":
         # No key-policy statement can be suggested: nobody can edit this policy.
         return Decision(Action.REFUSE, AWS_MANAGED_REASON, suggested_fix=AWS_MANAGED_FIX)
     if key.state != "Enabled":
-        return refuse(f"the key is {key.state}; enable it (or cancel its deletion) first")
+        return _refuse(facts, f"the key is {key.state}; enable it (or cancel its deletion) first")
     if key.region != facts.event_region:
-        return refuse(f"the key is in {key.region}, not in the event's region {facts.event_region}")
+        return _refuse(
+            facts, f"the key is in {key.region}, not in the event's region {facts.event_region}"
+        )
+    return None
 
-    # 2. The allowlist, and identities that must be named exactly.
-    if not allow.allows_key(key.arn):
-        return refuse("the key is not in the allowlist (allow.keys)")
+
+def _outside_allowlist(facts: Facts, config: RemediatorConfig) -> Decision | None:
+    """2. The allowlist, and identities that must be named exactly."""
+    principal, allow = facts.principal, config.allow
+    if not allow.allows_key(facts.key.arn):
+        return _refuse(facts, "the key is not in the allowlist (allow.keys)")
     if not allow.allows_principal(principal.arn):
-        return refuse("the principal is not in the allowlist (allow.principals)")
+        return _refuse(facts, "the principal is not in the allowlist (allow.principals)")
     exact_only = (PrincipalKind.ROOT, PrincipalKind.FEDERATED, PrincipalKind.ANONYMOUS)
     if principal.kind in exact_only and not allow.names_principal_exactly(principal.arn):
-        return refuse(
+        return _refuse(
+            facts,
             f"the principal is a {principal.kind.value} identity; it is changed only when "
-            "allow.principals names its exact ARN, without a glob"
+            "allow.principals names its exact ARN, without a glob",
         )
     if facts.principal_exists is False:
-        return refuse("the principal does not exist in IAM")
+        return _refuse(facts, "the principal does not exist in IAM")
+    return None
 
-    # 3. Already allowed? (re-read state; the event may be stale or a replay)
-    plan = grant_plan(key.arn, principal.arn)
+
+def _already_allowed(facts: Facts) -> Decision | None:
+    """3. Already allowed? (re-read state; the event may be stale or a replay)"""
+    plan = grant_plan(facts.key.arn, facts.principal.arn)
     if facts.grants is not None and has_equivalent_grant(facts.grants, plan):
         return Decision(Action.NOTHING, "an equivalent grant already exists")
-    if facts.policy is not None:
-        try:
-            verdict = evaluate(facts.policy, principal, LAUNCH_ACTIONS, key.region)
-        except PolicyError as err:
-            return refuse(f"the key policy cannot be read safely: {err}")
-        if verdict.access is Access.ALLOWED:
-            return Decision(Action.NOTHING, "the key policy already allows the launch")
-        if verdict.access is Access.DENIED:
-            return refuse(f"{verdict.detail}; the tool never edits statements it did not write")
+    if facts.policy is None:
+        return None
+    try:
+        verdict = evaluate(facts.policy, facts.principal, LAUNCH_ACTIONS, facts.key.region)
+    except PolicyError as err:
+        return _refuse(facts, f"the key policy cannot be read safely: {err}")
+    if verdict.access is Access.ALLOWED:
+        return Decision(Action.NOTHING, "the key policy already allows the launch")
+    if verdict.access is Access.DENIED:
+        return _refuse(facts, f"{verdict.detail}; the tool never edits statements it did not write")
+    return None
 
-    # 4. Anti-loop.
-    if facts.changes_in_last_hour >= config.max_changes_per_key_per_hour:
-        return refuse(
-            f"{facts.changes_in_last_hour} changes to this key in the last hour reach the limit "
-            f"(max_changes_per_key_per_hour={config.max_changes_per_key_per_hour}): likely a loop"
-        )
 
-    # 5. Choose the remedy.
+def _over_the_cap(facts: Facts, config: RemediatorConfig) -> Decision | None:
+    """4. Anti-loop."""
+    limit = config.max_changes_per_key_per_hour
+    if facts.changes_in_last_hour < limit:
+        return None
+    return _refuse(
+        facts,
+        f"{facts.changes_in_last_hour} changes to this key in the last hour reach the limit "
+        f"(max_changes_per_key_per_hour={limit}): likely a loop",
+    )
+
+
+def _remedy(facts: Facts, config: RemediatorConfig) -> Decision:
+    """5. Choose the remedy."""
+    key, principal = facts.key, facts.principal
+    plan = grant_plan(key.arn, principal.arn)
     own_key = key.account == facts.this_account
     if config.remedy is Remedy.GRANT or (config.remedy is Remedy.AUTO and not own_key):
         return Decision(Action.CREATE_GRANT, _grant_reason(own_key), grant=plan)
     if not own_key:
-        return refuse(
+        return _refuse(
+            facts,
             "remedy is key-policy, but PutKeyPolicy works only in the key's own account "
-            f"({key.account}); apply the suggested statements there or allow remedy grant"
+            f"({key.account}); apply the suggested statements there or allow remedy grant",
         )
     if facts.policy is None:
-        return refuse("the key policy could not be read")
+        return _refuse(facts, "the key policy could not be read")
     try:
         change = add_principal(facts.policy, principal, key.account, key.region)
     except PolicyError as err:
-        return refuse(str(err))
-    if render(change.after) is None:
-        if config.remedy is Remedy.AUTO:
-            return Decision(
-                Action.CREATE_GRANT,
-                "the key policy would exceed 32 KB, so a grant is made instead",
-                grant=plan,
-            )
-        return refuse("the new key policy would exceed 32 KB and remedy key-policy allows no grant")
-    return Decision(
-        Action.PUT_KEY_POLICY, "the key policy does not allow the launch", policy_change=change
+        return _refuse(facts, str(err))
+    if render(change.after) is not None:
+        return Decision(
+            Action.PUT_KEY_POLICY, "the key policy does not allow the launch", policy_change=change
+        )
+    if config.remedy is Remedy.AUTO:
+        return Decision(
+            Action.CREATE_GRANT,
+            "the key policy would exceed 32 KB, so a grant is made instead",
+            grant=plan,
+        )
+    return _refuse(
+        facts, "the new key policy would exceed 32 KB and remedy key-policy allows no grant"
     )
 
 
@@ -219,7 +254,3 @@ def _grant_reason(own_key: bool) -> str:
 def policy_diff(change: PolicyChange) -> list[dict[str, Any]]:
     """The statements as they are after the change, for each one added or extended."""
     return [s for s in change.after["Statement"] if s.get("Sid") in change.changed_sids]
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))

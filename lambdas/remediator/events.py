@@ -32,6 +32,11 @@ _MESSAGE_KEY_ARN = re.compile(r"on resource: (arn:[^\s]+:key/[^\s]+?)\.?(?:\s|$)
 _EC2_GRANTEE_INSTANCE = re.compile(r":aws:ec2-infrastructure:(i-[0-9a-f]{8,17})\Z")
 
 
+# Every copy of one failure shares the first of these that the event has (cross-account
+# copies of one call share detail.sharedEventID): the idempotency key, as JMESPath fields.
+DEDUP_FIELDS = ("detail.sharedEventID", "detail.eventID", "id")
+
+
 @dataclass(frozen=True)
 class EventMeta:
     """Where an event came from. ``dedup_key`` is the same for every copy of one failure."""
@@ -108,7 +113,12 @@ def _meta(event: Mapping[str, Any], detail: Mapping[str, Any]) -> EventMeta | No
         return None
     if not (_is_text(event_id, 128) and is_account_id(account) and _REGION.match(region)):
         return None
-    candidates = (detail.get("sharedEventID"), detail.get("eventID"), event_id)
+    fields = {
+        "detail.sharedEventID": detail.get("sharedEventID"),
+        "detail.eventID": detail.get("eventID"),
+        "id": event_id,
+    }
+    candidates = tuple(fields[name] for name in DEDUP_FIELDS)
     dedup = next(v for v in candidates if isinstance(v, str) and _is_text(v, 128))
     return EventMeta(event_id=event_id, dedup_key=dedup, account=account, region=region)
 
@@ -239,5 +249,15 @@ __all__ = [
     "Ignored",
     "InstanceLaunchFailed",
     "Trigger",
+    "is_group_name",
+    "is_instance_id",
     "parse_event",
 ]
+
+
+def is_instance_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_INSTANCE_ID.match(value))
+
+
+def is_group_name(value: object) -> bool:
+    return isinstance(value, str) and bool(_ASG_NAME.match(value))

@@ -1,4 +1,9 @@
-"""Lambda edge: powertools, parse settings once, one call into the engine, map the result."""
+"""Lambda edge: powertools, parse settings once, one call into the pipeline, map the result.
+
+Tracing: powertools' Tracer imports the X-Ray SDK, whose global recorder builds botocore
+clients at import. It is imported only where tracing is on (in Lambda, unless
+POWERTOOLS_TRACE_DISABLED says otherwise), so a cold start without tracing does not pay it.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,42 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
+from remediator.adapters.dynamo import DynamoState, state_for
 from remediator.config import Settings
-from remediator.engine import RemediationFailed, Remediator
 from remediator.outcomes import METRICS_NAMESPACE, NOTIFICATION_FAILED_METRIC, SERVICE_NAME
+from remediator.pipeline import RemediationFailed, Remediator
 from remediator.report import Report, summary
-from remediator.state import DynamoState, state_for
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 # The core logs through the standard library (``remediator.*`` loggers). Their parent gets
 # powertools' JSON handler, so every line carries the correlation id.
 logging.getLogger("remediator")
 copy_config_to_registered_loggers(source_logger=logger, include={"remediator"})
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def tracing_enabled(environ: os._Environ[str] | dict[str, str]) -> bool:
+    """Powertools' own rule: trace in Lambda unless POWERTOOLS_TRACE_DISABLED is true."""
+    disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() in ("1", "true", "yes")
+    return bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not disabled
+
+
+def _traced(function: Handler) -> Handler:
+    if not tracing_enabled(os.environ):
+        return function
+    from aws_lambda_powertools import Tracer  # noqa: PLC0415 (only where tracing is on)
+
+    tracer = Tracer(service=SERVICE_NAME)
+    traced: Handler = tracer.capture_lambda_handler(capture_response=False)(function)
+    return traced
 
 
 @functools.cache
@@ -72,7 +94,7 @@ def _count(reports: list[Report]) -> None:
 
 
 @logger.inject_lambda_context(correlation_id_path="id")
-@tracer.capture_lambda_handler(capture_response=False)
+@_traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return pipeline()(event=event, context=context)

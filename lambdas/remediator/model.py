@@ -29,6 +29,8 @@ class Instance:
     volume_ids: tuple[str, ...]
     image_id: str | None
     tags: dict[str, str]
+    state: str = ""  # pending, running, stopped, terminated, ...
+    state_reason_message: str = ""
 
 
 @dataclass(frozen=True)

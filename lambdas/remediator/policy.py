@@ -1,19 +1,14 @@
-"""Key policies, as plain data: what a launch needs, whether a policy grants it, and the
-statements this tool adds. Pure functions; nothing here calls AWS.
-
-The evaluator is deliberately small and conservative. It answers for the EC2 launch request
-context only, and says ``UNKNOWN`` for anything it cannot decide (an unknown condition key, an
-allow that delegates to IAM). Unknown never counts as allowed, and an explicit Deny that may
-apply blocks any change: a human must look.
+"""Key policies, as plain data: parsing, the actions a launch needs, the statements this tool
+adds, merging them in and taking them out. Pure functions; nothing here calls AWS. Whether a
+policy allows a launch is ``access.py``'s question.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -44,7 +39,6 @@ LAUNCH_ACTIONS = (
     "kms:ReEncryptTo",
     "kms:DescribeKey",
 )
-_GRANT_ACTIONS = frozenset({"kms:creategrant", "kms:listgrants", "kms:revokegrant"})
 # Grant operations for the grant remedy (the seeds' cross-account Auto Scaling fix).
 GRANT_OPERATIONS = (
     "Decrypt",
@@ -75,30 +69,6 @@ class PolicyError(ValueError):
     """A key policy this tool cannot safely read or change."""
 
 
-class Access(StrEnum):
-    ALLOWED = "allowed"  # an Allow names the principal (or "*") and its conditions hold
-    DENIED = "denied"  # an explicit Deny applies, or may apply
-    UNKNOWN = "unknown"  # only allows that delegate to IAM, or conditions this cannot decide
-    NOT_ALLOWED = "not_allowed"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    access: Access
-    detail: str = ""
-
-
-def launch_context(principal: Principal, key_region: str) -> dict[str, str]:
-    """The request context EBS presents to KMS when it acts for ``principal`` during a launch."""
-    return {
-        "kms:viaservice": f"ec2.{key_region}.amazonaws.com",
-        "kms:grantisforawsresource": "true",
-        "kms:calleraccount": principal.account,
-        "aws:principalarn": principal.arn,
-        "aws:principalaccount": principal.account,
-    }
-
-
 def parse_policy(text: str) -> dict[str, Any]:
     try:
         policy = json.loads(text)
@@ -117,153 +87,17 @@ def statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-# --- Evaluation ----------------------------------------------------------------------------
-
-
-def evaluate(
-    policy: Mapping[str, Any], principal: Principal, actions: Iterable[str], key_region: str
-) -> Verdict:
-    """Does the key policy let ``principal`` perform every action of an EC2 launch?"""
-    context = launch_context(principal, key_region)
-    worst = Verdict(Access.ALLOWED)
-    for action in actions:
-        verdict = _evaluate_action(statements(policy), principal, action, context)
-        if verdict.access is Access.DENIED:
-            return verdict
-        if (
-            verdict.access is not Access.ALLOWED and worst.access is Access.ALLOWED
-        ) or verdict.access is Access.NOT_ALLOWED:
-            worst = verdict
-    return worst
-
-
-def _evaluate_action(
-    items: list[dict[str, Any]], principal: Principal, action: str, context: dict[str, str]
-) -> Verdict:
-    action_context = dict(context)
-    if action.lower() not in _GRANT_ACTIONS:
-        action_context.pop("kms:grantisforawsresource")
-    allowed, unknown = False, ""
-    for index, stmt in enumerate(items):
-        sid = stmt.get("Sid", f"#{index}")
-        if not _action_matches(stmt, action):
-            continue
-        principal_match = _principal_matches(stmt, principal)
-        conditions = _conditions_hold(stmt.get("Condition"), action_context)
-        effect = stmt.get("Effect")
-        if effect == "Deny":
-            if principal_match is not False and conditions is not False:
-                certainty = "applies" if conditions and principal_match else "may apply"
-                return Verdict(Access.DENIED, f"Deny statement {sid!r} {certainty} to {action}")
-        elif effect == "Allow" and principal_match and conditions is not False:
-            if principal_match == "direct" and conditions:
-                allowed = True
-            else:
-                unknown = unknown or (
-                    f"statement {sid!r} delegates {action} to IAM policies"
-                    if principal_match == "account"
-                    else f"statement {sid!r} has conditions this tool cannot evaluate"
-                )
-    if allowed:
-        return Verdict(Access.ALLOWED)
-    if unknown:
-        return Verdict(Access.UNKNOWN, unknown)
-    return Verdict(Access.NOT_ALLOWED, f"no statement allows {action}")
-
-
-def _as_list(value: object) -> list[Any]:
+def as_list(value: object) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
 
 
-def _action_matches(stmt: Mapping[str, Any], action: str) -> bool:
+def action_matches(stmt: Mapping[str, Any], action: str) -> bool:
     wanted = action.lower()
     if "NotAction" in stmt:
-        return not any(fnmatchcase(wanted, str(p).lower()) for p in _as_list(stmt["NotAction"]))
-    return any(fnmatchcase(wanted, str(p).lower()) for p in _as_list(stmt.get("Action")))
-
-
-def _principal_matches(stmt: Mapping[str, Any], principal: Principal) -> str | bool | None:
-    """'direct' when named (or "*"), 'account' when its account root is named, else False."""
-    if "NotPrincipal" in stmt:
-        named = _principal_matches({"Principal": stmt["NotPrincipal"]}, principal)
-        return False if named else "direct"
-    value = stmt.get("Principal")
-    if value == "*":
-        return "direct"
-    if not isinstance(value, Mapping):
-        return False
-    result: str | bool = False
-    for entry in _as_list(value.get("AWS")):
-        if entry in ("*", principal.arn):
-            return "direct"
-        if entry in (f"arn:{principal.partition}:iam::{principal.account}:root", principal.account):
-            result = "direct" if principal.kind is PrincipalKind.ROOT else "account"
-    return result
-
-
-_STRING_OPERATORS: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda actual, expected: actual == expected,
-    "StringNotEquals": lambda actual, expected: actual != expected,
-    "StringEqualsIgnoreCase": lambda actual, expected: actual.lower() == expected.lower(),
-    "StringLike": fnmatchcase,
-    "StringNotLike": lambda actual, expected: not fnmatchcase(actual, expected),
-    "ArnEquals": lambda actual, expected: actual == expected,
-    "ArnLike": fnmatchcase,
-    "ArnNotEquals": lambda actual, expected: actual != expected,
-    "ArnNotLike": lambda actual, expected: not fnmatchcase(actual, expected),
-    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
-}
-_NEGATED = {"StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike"}
-
-
-def _conditions_hold(condition: object, context: Mapping[str, str]) -> bool | None:
-    """True, False, or None when a condition cannot be decided from the launch context."""
-    if condition is None:
-        return True
-    if not isinstance(condition, Mapping):
-        return None
-    result: bool | None = True
-    for operator, clauses in condition.items():
-        if not isinstance(operator, str) or not isinstance(clauses, Mapping):
-            return None
-        for key, expected in clauses.items():
-            outcome = _clause(operator, str(key).lower(), _as_list(expected), context)
-            if outcome is False:
-                return False
-            if outcome is None:
-                result = None
-    return result
-
-
-def _clause(
-    operator: str, key: str, expected: list[Any], context: Mapping[str, str]
-) -> bool | None:
-    base = operator.removeprefix("ForAnyValue:").removeprefix("ForAllValues:")
-    if_exists = base.endswith("IfExists")
-    base = base.removesuffix("IfExists")
-    if key not in context:
-        # A key absent from the launch context: only these are decidable.
-        if base == "Null":
-            return any(str(value).lower() == "true" for value in expected)
-        if key.startswith(("kms:", "aws:")) and key in _ABSENT_AT_LAUNCH:
-            return bool(if_exists or base in _NEGATED)
-        return None
-    actual = context[key]
-    if base == "Null":
-        return any(str(value).lower() == "false" for value in expected)
-    compare = _STRING_OPERATORS.get(base)
-    if compare is None or not all(isinstance(value, (str, bool)) for value in expected):
-        return None
-    values = [str(value).lower() if isinstance(value, bool) else value for value in expected]
-    if base in _NEGATED:
-        return all(compare(actual, value) for value in values)
-    return any(compare(actual, value) for value in values)
-
-
-# Condition keys that EBS's launch requests never carry, so the evaluator may decide them.
-_ABSENT_AT_LAUNCH = frozenset({"kms:grantisforawsresource"})
+        return not any(fnmatchcase(wanted, str(p).lower()) for p in as_list(stmt["NotAction"]))
+    return any(fnmatchcase(wanted, str(p).lower()) for p in as_list(stmt.get("Action")))
 
 
 # --- The statements this tool writes --------------------------------------------------------
@@ -359,7 +193,7 @@ def _own_statement_principals(stmt: Mapping[str, Any], template: Mapping[str, An
         )
     value = stmt.get("Principal")
     names = (
-        _as_list(value.get("AWS")) if isinstance(value, Mapping) and set(value) == {"AWS"} else None
+        as_list(value.get("AWS")) if isinstance(value, Mapping) and set(value) == {"AWS"} else None
     )
     if names is None or not all(isinstance(n, str) and n != "*" and "*" not in n for n in names):
         raise PolicyError(f"statement {stmt.get('Sid')!r} has a Principal this tool did not write")
@@ -372,7 +206,7 @@ def remove_principal(policy: Mapping[str, Any], principal_arn: str) -> dict[str,
     kept = []
     for stmt in statements(after):
         if stmt.get("Sid") in TOOL_SIDS and isinstance(stmt.get("Principal"), Mapping):
-            names = [n for n in _as_list(stmt["Principal"].get("AWS")) if n != principal_arn]
+            names = [n for n in as_list(stmt["Principal"].get("AWS")) if n != principal_arn]
             if not names:
                 continue
             stmt["Principal"] = {"AWS": names}
@@ -395,7 +229,7 @@ def admin_actions_granted(items: list[dict[str, Any]]) -> list[str]:
     return [
         action
         for action in ADMIN_ACTIONS
-        if any(s.get("Effect") == "Allow" and _action_matches(s, action) for s in items)
+        if any(s.get("Effect") == "Allow" and action_matches(s, action) for s in items)
     ]
 
 

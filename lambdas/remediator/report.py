@@ -1,4 +1,5 @@
-"""One report per (event, key, principal): the SNS message, the CLI's output, the audit line."""
+"""What became of each (event, key, principal): the stages' ``Result``, and the ``Report`` built
+from it once per target, which is the SNS message, the CLI's output and the audit line."""
 
 from __future__ import annotations
 
@@ -6,9 +7,23 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from remediator.outcomes import Outcome
+from remediator.outcomes import SERVICE_NAME, Outcome
 
 MAX_SUBJECT = 100  # SNS rejects longer subjects
+
+
+@dataclass(frozen=True)
+class Result:
+    """A stage's verdict on one target: the outcome and what goes with it."""
+
+    outcome: Outcome
+    reason: str
+    remedy: str | None = None  # "key-policy" or "grant" when one was planned or applied
+    changes: dict[str, Any] | None = None
+    undo: dict[str, Any] | None = None
+    suggested_fix: dict[str, Any] | None = None
+    change_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -26,6 +41,33 @@ class Report:
     suggested_fix: dict[str, Any] | None = None
     change_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        result: Result,
+        *,
+        event_id: str,
+        trigger: str,
+        key_arn: str | None,
+        principal_arn: str | None,
+        instance_id: str | None,
+    ) -> Report:
+        return cls(
+            result.outcome,
+            event_id,
+            result.reason,
+            trigger=trigger,
+            key_arn=key_arn,
+            principal_arn=principal_arn,
+            remedy=result.remedy,
+            instance_id=instance_id,
+            changes=result.changes,
+            undo=result.undo,
+            suggested_fix=result.suggested_fix,
+            change_id=result.change_id,
+            extra=result.extra,
+        )
 
     def message(self) -> dict[str, Any]:
         body = asdict(self)
@@ -47,7 +89,7 @@ class Report:
             Outcome.FAILED: f"FAILED to fix KMS key {key} for {who}",
             Outcome.IGNORED: "Ignored event",
         }
-        return f"[kms-launch-remediator] {verbs[self.outcome]}"[:MAX_SUBJECT]
+        return f"[{SERVICE_NAME}] {verbs[self.outcome]}"[:MAX_SUBJECT]
 
 
 def summary(reports: list[Report]) -> dict[str, Any]:

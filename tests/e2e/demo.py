@@ -48,11 +48,11 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
-from remediator.engine import RemediationFailed, Remediator
 from remediator.outcomes import Outcome
 from remediator.patterns import RULES
+from remediator.pipeline import RemediationFailed, Remediator
 from tests.support import moto_cross_account
 from tests.support import world as w
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, REGION, World, load_event

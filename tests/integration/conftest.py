@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
-from remediator.engine import Remediator
+from remediator.pipeline import Remediator
 from remediator.report import Report
 from tests.support.world import World
 

@@ -16,9 +16,11 @@ import pytest
 from botocore.stub import Stubber
 
 from remediator import cli
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
+from remediator.adapters.read_only import ReadOnlyViolation
 from remediator.config import parse_config
-from remediator.diagnose import Diagnosis, ReadOnlyAwsAdapter, ReadOnlyViolation, diagnose
+from remediator.diagnose import diagnose
+from remediator.diagnosis import Diagnosis
 from tests.integration.conftest import allow
 from tests.support.world import ACCOUNT, SAMPLE_GROUP, SLR_ARN, World
 
@@ -100,7 +102,7 @@ def test_diagnose_asg_failure_explains_slr_and_planned_key_policy_change(
     config = allow([SLR_ARN], [key])
 
     # When the operator diagnoses the group
-    result = diagnose(aws.adapter(), parse_config(config), group=SAMPLE_GROUP)
+    result = diagnose(aws.adapter(), parse_config(config), region=REGION, group=SAMPLE_GROUP)
 
     # Then the explanation names the key, its manager and state, and the group's default SLR
     assert result.target == f"Auto Scaling group {SAMPLE_GROUP}"
@@ -197,6 +199,7 @@ def test_diagnose_user_start_instances_takes_principal_from_cloudtrail(
         result: Diagnosis = diagnose(
             aws.adapter(cloudtrail=cloudtrail),
             config,
+            region=REGION,
             instance_id=instance,
         )
 
@@ -249,6 +252,7 @@ def test_diagnose_aws_managed_key_says_no_key_side_fix(world: World, aws: Record
     result = diagnose(
         aws.adapter(),
         parse_config(allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"])),
+        region=REGION,
         instance_id=instance,
     )
 
@@ -280,7 +284,7 @@ def test_diagnose_instance_that_did_not_fail_on_kms(world: World, aws: Recorder)
     ][0]["InstanceId"]
 
     # When it is diagnosed
-    result = diagnose(aws.adapter(), parse_config(None), instance_id=instance)
+    result = diagnose(aws.adapter(), parse_config(None), region=REGION, instance_id=instance)
 
     # Then the answer is that it is no KMS launch failure
     assert result.launch["kms_launch_failure"] is False
@@ -312,7 +316,7 @@ def test_read_only_adapter_refuses_every_write(world: World) -> None:
     # Given the adapter diagnose hands to the engine
     key = world.key()
     before = snapshot(world, key)
-    reader = ReadOnlyAwsAdapter(region=REGION)
+    reader = AwsAdapter(region=REGION).read_only()
 
     # When anything tries to write, Then it is refused before reaching AWS
     with pytest.raises(ReadOnlyViolation, match="kms:put_key_policy"):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from remediator import cli, handler
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
 from tests.integration.conftest import allow
 from tests.support.lambda_context import FakeContext
 from tests.support.world import SAMPLE_KEY_ARN, World, load_event

@@ -8,9 +8,9 @@ import json
 import boto3
 from botocore.stub import Stubber
 
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
-from remediator.engine import Remediator
+from remediator.pipeline import Remediator
 from tests.integration.conftest import Run, allow
 from tests.support.world import (
     ACCOUNT,

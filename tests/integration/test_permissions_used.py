@@ -10,9 +10,9 @@ import boto3
 from botocore.stub import Stubber
 
 from remediator import permissions
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
-from remediator.engine import Remediator
+from remediator.pipeline import Remediator
 from tests.integration.conftest import allow
 from tests.support.world import (
     ACCOUNT,

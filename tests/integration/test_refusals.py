@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from remediator.report import Report
 from tests.integration.conftest import Run, allow
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, SAMPLE_KEY_ARN, World, load_event
 
@@ -30,8 +29,11 @@ class BusyState:
     def lock(self, key_arn: str) -> Iterator[None]:
         yield
 
-    def record_change(self, report: Report, before: Any, after: Any) -> str:
+    def record_change(self, **change: Any) -> str:
         raise AssertionError("a refusal must record no change")
+
+    def history(self, key_arn: str) -> list[dict[str, Any]]:
+        return []
 
 
 def with_session_issuer(arn: str) -> Callable[[dict[str, Any]], None]:
@@ -369,11 +371,12 @@ def test_engine_refuses_when_kms_rejects_the_policy(
     # another account, which this account cannot look up in IAM)
     from botocore.exceptions import ClientError
 
-    from remediator.aws import AwsAdapter
+    from remediator.adapters.aws import AwsAdapter
+    from remediator.adapters.errors import translate
 
     def reject(self: AwsAdapter, key_arn: str, text: str) -> None:
         error = {"Code": "MalformedPolicyDocumentException", "Message": "invalid principal"}
-        raise ClientError({"Error": error}, "PutKeyPolicy")
+        raise translate(ClientError({"Error": error}, "PutKeyPolicy"), "kms:PutKeyPolicy")
 
     monkeypatch.setattr(AwsAdapter, "put_key_policy", reject)
     key = world.key()
@@ -400,14 +403,15 @@ def test_engine_refuses_when_key_owner_denies_describe(
     # Given the other account's key policy does not let this account describe its key
     from botocore.exceptions import ClientError
 
-    from remediator.aws import AwsAdapter
+    from remediator.adapters.aws import AwsAdapter
+    from remediator.adapters.errors import translate
 
     def deny(self: AwsAdapter, key_reference: str) -> None:
         error = {
             "Code": "AccessDeniedException",
             "Message": "not authorized to perform kms:DescribeKey",
         }
-        raise ClientError({"Error": error}, "DescribeKey")
+        raise translate(ClientError({"Error": error}, "DescribeKey"), "kms:DescribeKey")
 
     monkeypatch.setattr(AwsAdapter, "describe_key", deny)
     key = world.key(OTHER_ACCOUNT)

@@ -13,11 +13,12 @@ import pytest
 from moto.kms.models import KmsBackend
 
 from remediator import handler
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
+from remediator.adapters.dynamo import DynamoState, create_table
+from remediator.cli.state import exit_code
 from remediator.config import parse_config
-from remediator.engine import Remediator
-from remediator.state import DynamoState, create_table
-from remediator.state_cli import rollback
+from remediator.pipeline import Remediator
+from remediator.rollback import rollback as _rollback
 from tests.integration.conftest import allow
 from tests.support.lambda_context import FakeContext
 from tests.support.world import (
@@ -31,6 +32,14 @@ from tests.support.world import (
 
 CASE5 = "case5_user_start_instances_create_grant.json"
 TABLE = "remediator-state"
+
+
+def rollback(
+    state: DynamoState, key: str, change_id: str | None, *, force: bool
+) -> tuple[dict[str, Any], int]:
+    """Roll back as the CLI does: (the result, its exit code)."""
+    result = _rollback(AwsAdapter(region=key.split(":")[3]), state, key, change_id, force=force)
+    return result, exit_code(result["outcome"])
 
 
 @pytest.fixture
@@ -242,7 +251,7 @@ def test_lock_release_error_is_logged_not_raised(
     ran = []
 
     # (powertools may have stopped remediator.* from propagating to the root: listen directly)
-    module_logger = logging.getLogger("remediator.state")
+    module_logger = logging.getLogger("remediator.adapters.dynamo")
     module_logger.addHandler(caplog.handler)
     state = DynamoState(TABLE, client=client)
 
@@ -265,11 +274,12 @@ def test_failing_put_key_policy_reports_failed_raises_and_changes_nothing(
     # Given KMS fails PutKeyPolicy (after botocore's own retries)
     from botocore.exceptions import ClientError
 
-    from remediator.engine import RemediationFailed
+    from remediator.adapters.errors import translate
+    from remediator.pipeline import RemediationFailed
 
     def fail(self: AwsAdapter, key_arn: str, text: str) -> None:
         error = {"Code": "KMSInternalException", "Message": "internal error"}
-        raise ClientError({"Error": error}, "PutKeyPolicy")
+        raise translate(ClientError({"Error": error}, "PutKeyPolicy"), "kms:PutKeyPolicy")
 
     monkeypatch.setattr(AwsAdapter, "put_key_policy", fail)
     key = world.key()

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from remediator.aws import AwsAdapter
+from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
-from remediator.engine import Remediator
+from remediator.pipeline import Remediator
 from remediator.policy import ADMIN_ACTIONS, admin_actions_granted
 from tests.integration.conftest import allow
 from tests.support.world import SAMPLE_KEY_ARN, World, load_event
@@ -115,7 +115,7 @@ class Collect(logging.Handler):
 def test_vetting_unavailable_falls_back_to_local_checks_with_warning(world: World) -> None:
     # Given the emulator, which has no Access Analyzer (it answers 404)
     collect = Collect()
-    module_logger = logging.getLogger("remediator.aws")
+    module_logger = logging.getLogger("remediator.adapters.aws")
     module_logger.addHandler(collect)
     key, user = world.key(), world.user()
     engine = Remediator(AwsAdapter(region="eu-west-1"), parse_config(allow([user], [key])))

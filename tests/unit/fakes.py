@@ -1,4 +1,4 @@
-"""A recording stand-in for ``remediator.aws.AwsAdapter``: plain data back, every call recorded,
+"""A recording implementation of ``remediator.ports.AwsPort``: plain data back, every call recorded,
 and any write (``put_key_policy``, ``create_grant``) recorded and refused with an error."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ DEFAULT_POLICY = {
         }
     ],
 }
-WRITE_METHODS = ("put_key_policy", "create_grant")
+WRITE_METHODS = ("put_key_policy", "create_grant", "revoke_grant")
 
 
 class WriteAttempted(AssertionError):
@@ -56,6 +56,13 @@ class RecordingAws:
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
+
+    def read_only(self) -> RecordingAws:
+        return self  # it refuses every write already
+
+    def account_id(self) -> str:
+        self._record("account_id")
+        return ACCOUNT
 
     # --- KMS -------------------------------------------------------------------------------
 
@@ -89,6 +96,10 @@ class RecordingAws:
     def list_grants(self, key_arn: str) -> list[Grant]:
         self._record("list_grants", key_arn)
         return []
+
+    def revoke_grant(self, key_arn: str, grant_id: str) -> None:
+        self._record("revoke_grant", key_arn, grant_id)
+        raise WriteAttempted(f"revoke_grant({key_arn!r}, {grant_id!r})")
 
     def create_grant(
         self, key_arn: str, grantee: str, operations: tuple[str, ...], name: str
@@ -151,9 +162,13 @@ class RecordingAws:
             launch_configuration=None,
         )
 
-    def launch_caller(self, instance_id: str) -> dict[str, Any] | None:
-        self._record("launch_caller", instance_id)
-        return {"type": "IAMUser", "arn": USER_ARN}
+    def failed_scaling_activity(self, group_name: str) -> dict[str, Any] | None:
+        self._record("failed_scaling_activity", group_name)
+        return None
+
+    def launch_record(self, instance_id: str) -> dict[str, Any] | None:
+        self._record("launch_record", instance_id)
+        return {"eventName": "RunInstances", "userIdentity": {"type": "IAMUser", "arn": USER_ARN}}
 
     # --- SNS -------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from remediator.config import parse_config
-from remediator.engine import Remediator
 from remediator.outcomes import Outcome
+from remediator.pipeline import Remediator
 from tests.support.world import load_event
 from tests.unit.fakes import TOPIC_ARN, RecordingAws, WriteAttempted
 
@@ -33,7 +33,7 @@ Mutation = Callable[[dict[str, Any]], None]
 
 def handle(event: dict[str, Any]) -> tuple[RecordingAws, list[Any]]:
     aws = RecordingAws()
-    reports = Remediator(aws, CONFIG, topic_arn=TOPIC_ARN).handle(event)  # type: ignore[arg-type]
+    reports = Remediator(aws, CONFIG, topic_arn=TOPIC_ARN).handle(event)
     return aws, reports
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from remediator.config import parse_config
-from remediator.engine import Remediator
+from remediator.pipeline import Remediator
 from tests.support.world import SAMPLE_KEY_ARN, SAMPLE_OTHER_KEY_ARN, load_event
 from tests.unit.fakes import USER_ARN, RecordingAws
 
@@ -31,7 +31,7 @@ def test_engine_reads_nothing_of_a_pair_outside_the_allowlist(
 ) -> None:
     # Given a key or principal outside the allowlist
     aws = RecordingAws()
-    engine = Remediator(aws, parse_config({"allow": allow}))  # type: ignore[arg-type]
+    engine = Remediator(aws, parse_config({"allow": allow}))
 
     # When its failure arrives
     [report] = engine.handle(load_event(fixture))
@@ -47,7 +47,7 @@ def test_engine_reads_policy_and_principal_of_an_allowlisted_pair() -> None:
     config = parse_config(
         {"mode": "dry-run", "allow": {"principals": [USER_ARN], "keys": [SAMPLE_KEY_ARN]}}
     )
-    [report] = Remediator(aws, config).handle(load_event(CASE5))  # type: ignore[arg-type]
+    [report] = Remediator(aws, config).handle(load_event(CASE5))
     assert report.outcome == "dry_run"
     assert {"get_key_policy", "principal_exists"} <= {name for name, _ in aws.calls}
 
@@ -55,7 +55,7 @@ def test_engine_reads_policy_and_principal_of_an_allowlisted_pair() -> None:
 def test_engine_reads_grants_of_an_allowlisted_other_account_key() -> None:
     aws = RecordingAws()
     allow = {"principals": [USER_ARN], "keys": [SAMPLE_OTHER_KEY_ARN]}
-    [report] = Remediator(aws, parse_config({"mode": "dry-run", "allow": allow})).handle(  # type: ignore[arg-type]
+    [report] = Remediator(aws, parse_config({"mode": "dry-run", "allow": allow})).handle(
         load_event(CASE4)
     )
     assert report.outcome == "dry_run"

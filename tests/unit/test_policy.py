@@ -9,14 +9,12 @@ from typing import Any
 
 import pytest
 
+from remediator.access import Access, evaluate, launch_context
 from remediator.arns import Principal, principal_from_arn
 from remediator.policy import (
     LAUNCH_ACTIONS,
-    Access,
     PolicyError,
     add_principal,
-    evaluate,
-    launch_context,
     non_tool_statements,
     parse_policy,
     remove_principal,

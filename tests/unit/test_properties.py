@@ -12,17 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from remediator.access import Access, evaluate
 from remediator.arns import Principal, principal_from_arn
 from remediator.config import RemediatorConfig, parse_config
-from remediator.engine import RemediationFailed, Remediator
 from remediator.events import parse_event
 from remediator.outcomes import Outcome
+from remediator.pipeline import RemediationFailed, Remediator
 from remediator.policy import (
     LAUNCH_ACTIONS,
     TOOL_SIDS,
-    Access,
     add_principal,
-    evaluate,
     non_tool_statements,
     remove_principal,
     statements,
@@ -436,7 +435,7 @@ def _run_pipeline(event: Any, config: RemediatorConfig) -> RecordingAws:
     snapshot = copy.deepcopy(event)
     parse_event(event)  # never raises
     aws = RecordingAws()
-    remediator = Remediator(aws, config, topic_arn=TOPIC_ARN)  # type: ignore[arg-type]
+    remediator = Remediator(aws, config, topic_arn=TOPIC_ARN)
     try:
         reports = remediator.handle(event)
     except RemediationFailed as failed:  # the one exception handle may raise
@@ -494,7 +493,7 @@ def test_properties_every_fixture_is_refused_or_ignored_under_empty_allowlist(na
     # Deterministic companion of the fuzz tests: each real fixture, unmutated.
     event = load_event(name)
     aws = RecordingAws()
-    reports = Remediator(aws, EMPTY_ALLOWLIST, topic_arn=TOPIC_ARN).handle(event)  # type: ignore[arg-type]
+    reports = Remediator(aws, EMPTY_ALLOWLIST, topic_arn=TOPIC_ARN).handle(event)
     expected = Outcome.IGNORED if name in IGNORED_FIXTURES else Outcome.REFUSED
     assert [r.outcome for r in reports] == [expected] * len(reports)
     if expected is Outcome.REFUSED:

@@ -8,7 +8,8 @@
 - An audit record per change (before and after), read by ``history`` and ``rollback`` and by
   the anti-loop count.
 
-Without a table, ``NoState`` applies: no lock and no audit (single CLI runs, unit tests).
+Implements ``remediator.ports.StatePort``. Without a table, ``ports.NoState`` applies: no
+lock and no audit (single CLI runs, unit tests).
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from remediator.aws import RETRY_CONFIG, error_code
-from remediator.engine import NoState, State
-from remediator.report import Report
+from remediator.adapters.aws import RETRY_CONFIG
+from remediator.adapters.errors import Conflict, call, pages
+from remediator.events import DEDUP_FIELDS
+from remediator.ports import AwsError, LockTimeout, NoState, StatePort
 from remediator.state_schema import (
     ATTRIBUTE_DEFINITIONS,
+    AUDIT_PREFIX,
+    IDEMPOTENCY_PARTITION,
     KEY_SCHEMA,
+    LOCK_PREFIX,
     PARTITION_KEY,
     SORT_KEY,
     TTL_ATTRIBUTE,
@@ -40,12 +43,14 @@ logger = logging.getLogger(__name__)
 
 LOCK_SECONDS = 60  # longer than one read-modify-write cycle takes, shorter than the Lambda timeout
 LOCK_WAIT_SECONDS = 45
-IDEMPOTENCY_KEY = "detail.sharedEventID || detail.eventID || id"
+IDEMPOTENCY_KEY = " || ".join(DEDUP_FIELDS)
 IDEMPOTENCY_SECONDS = 24 * 3600
 
 
-class LockTimeout(RuntimeError):
-    """The key stayed locked by another invocation; raised so the async retry tries later."""
+def dynamodb_client(region: str | None = None) -> Any:
+    import boto3  # noqa: PLC0415 (the adapter's own import, made when a table is used)
+
+    return boto3.client("dynamodb", region_name=region, config=RETRY_CONFIG)
 
 
 def create_table(client: Any, name: str) -> None:
@@ -78,21 +83,21 @@ class DynamoState:
 
     def __post_init__(self) -> None:
         if self.client is None:
-            import boto3  # noqa: PLC0415
-
-            self.client = boto3.client("dynamodb", config=RETRY_CONFIG)
+            self.client = dynamodb_client()
 
     # --- lock ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def lock(self, key_arn: str) -> Iterator[None]:
-        item_key = {PARTITION_KEY: {"S": f"lock#{key_arn}"}, SORT_KEY: {"S": "lock"}}
+        item_key = {PARTITION_KEY: {"S": f"{LOCK_PREFIX}{key_arn}"}, SORT_KEY: {"S": "lock"}}
         deadline = self.clock() + LOCK_WAIT_SECONDS
         delay = 0.05
         while True:
             now = self.clock()
             try:
-                self.client.put_item(
+                call(
+                    "dynamodb:PutItem",
+                    self.client.put_item,
                     TableName=self.table,
                     Item={
                         **item_key,
@@ -104,9 +109,8 @@ class DynamoState:
                     ExpressionAttributeValues={":now": {"N": str(int(now))}},
                 )
                 break
-            except ClientError as err:
-                if error_code(err) != "ConditionalCheckFailedException":
-                    raise
+            except Conflict:
+                pass  # held by another invocation: wait and try again
             if self.clock() > deadline:
                 raise LockTimeout(f"{key_arn} is locked by another invocation")
             self.sleep(delay)
@@ -118,47 +122,58 @@ class DynamoState:
 
     def _release(self, item_key: dict[str, Any], key_arn: str) -> None:
         try:
-            self.client.delete_item(
+            call(
+                "dynamodb:DeleteItem",
+                self.client.delete_item,
                 TableName=self.table,
                 Key=item_key,
                 ConditionExpression="#owner = :me",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":me": {"S": self.owner}},
             )
-        except ClientError as err:
-            if error_code(err) == "ConditionalCheckFailedException":
-                return  # the lock expired and another invocation holds it: nothing to release
+        except Conflict:
+            return  # the lock expired and another invocation holds it: nothing to release
+        except AwsError as err:
             # Not raised: the change under the lock is done, and the lock expires on its own.
-            logger.warning(
-                "lock_release_failed", extra={"key_arn": key_arn, "code": error_code(err)}
-            )
+            logger.warning("lock_release_failed", extra={"key_arn": key_arn, "code": err.code})
 
     # --- audit -----------------------------------------------------------------------------
 
-    def record_change(self, report: Report, before: Any, after: Any) -> str:
+    def record_change(
+        self,
+        *,
+        key_arn: str,
+        event_id: str,
+        principal_arn: str,
+        remedy: str,
+        before: Any,
+        after: Any,
+    ) -> str:
         now = self.clock()
         change_id = f"{int(now)}-{uuid.uuid4().hex[:8]}"
         item = {
-            PARTITION_KEY: {"S": f"audit#{report.key_arn}"},
+            PARTITION_KEY: {"S": f"{AUDIT_PREFIX}{key_arn}"},
             SORT_KEY: {"S": f"{_iso(now)}#{change_id}"},
             "change_id": {"S": change_id},
-            "event_id": {"S": report.event_id},
-            "principal_arn": {"S": report.principal_arn or ""},
-            "remedy": {"S": report.remedy or ""},
+            "event_id": {"S": event_id},
+            "principal_arn": {"S": principal_arn},
+            "remedy": {"S": remedy},
             "at": {"S": _iso(now)},
             "before": {"S": json.dumps(before)},
             "after": {"S": json.dumps(after)},
         }
-        self.client.put_item(TableName=self.table, Item=item)
+        call("dynamodb:PutItem", self.client.put_item, TableName=self.table, Item=item)
         return change_id
 
     def changes_in_last_hour(self, key_arn: str) -> int:
-        response = self.client.query(
+        response = call(
+            "dynamodb:Query",
+            self.client.query,
             TableName=self.table,
             KeyConditionExpression="#pk = :pk AND #sk >= :since",
             ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
             ExpressionAttributeValues={
-                ":pk": {"S": f"audit#{key_arn}"},
+                ":pk": {"S": f"{AUDIT_PREFIX}{key_arn}"},
                 ":since": {"S": _iso(self.clock() - 3600)},
             },
             Select="COUNT",
@@ -169,12 +184,13 @@ class DynamoState:
         """Every recorded change to a key, oldest first."""
         items: list[dict[str, Any]] = []
         paginator = self.client.get_paginator("query")
-        for page in paginator.paginate(
+        iterator = paginator.paginate(
             TableName=self.table,
             KeyConditionExpression="#pk = :pk",
             ExpressionAttributeNames={"#pk": PARTITION_KEY},
-            ExpressionAttributeValues={":pk": {"S": f"audit#{key_arn}"}},
-        ):
+            ExpressionAttributeValues={":pk": {"S": f"{AUDIT_PREFIX}{key_arn}"}},
+        )
+        for page in pages("dynamodb:Query", iterator):
             items += [_plain(item) for item in page["Items"]]
         return items
 
@@ -194,7 +210,7 @@ class DynamoState:
             table_name=self.table,
             key_attr=PARTITION_KEY,
             sort_key_attr=SORT_KEY,
-            static_pk_value="idempotency",
+            static_pk_value=IDEMPOTENCY_PARTITION,
             expiry_attr=TTL_ATTRIBUTE,
             boto3_client=self.client,
         )
@@ -223,7 +239,7 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def state_for(table_name: str | None) -> State:
+def state_for(table_name: str | None) -> StatePort:
     if not table_name:
         return NoState()
     return DynamoState(table_name)

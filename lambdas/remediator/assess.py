@@ -1,0 +1,141 @@
+"""Assess: re-read AWS for one target and return the ``Facts`` the decision is taken on.
+
+The event is a trigger, not the truth: the key is resolved and described, and its policy,
+its grants and the principal are read now. The Lambda's role may read the policy and grants
+of allowlisted keys only, so for any other pair nothing more is read: ``decide`` refuses it
+before it needs more. ``diagnose`` asks for a thorough assessment, which reads whatever the
+caller's credentials can read, and keeps why something could not be read.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from remediator.arns import PrincipalKind, key_arn_parts, key_id_of
+from remediator.config import RemediatorConfig
+from remediator.decision import Facts
+from remediator.identify import Target
+from remediator.model import Grant, KeyInfo
+from remediator.policy import PolicyError, parse_policy
+from remediator.ports import AccessDenied, AwsPort, StatePort
+
+logger = logging.getLogger(__name__)
+
+_CHECKABLE = (PrincipalKind.ROLE, PrincipalKind.USER, PrincipalKind.SERVICE_LINKED_ROLE)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The facts for one target, or why no decision can be taken on it."""
+
+    key: KeyInfo | None = None
+    facts: Facts | None = None
+    problem: str | None = None  # why the target cannot be decided (no key, a key mismatch, ...)
+    policy_note: str = ""  # why the key policy was not read, in words (for diagnose)
+    grants_note: str = ""  # why the grants were not read, in words (for diagnose)
+
+
+def assess(
+    aws: AwsPort,
+    state: StatePort,
+    config: RemediatorConfig,
+    *,
+    this_account: str,
+    region: str,
+    target: Target,
+    thorough: bool = False,
+) -> Assessment:
+    if target.problem or target.principal is None or target.key_reference is None:
+        return Assessment(problem=target.problem or "the event names no usable key or principal")
+    key, problem = resolve_key(aws, target, region)
+    if key is None or problem:
+        return Assessment(key=key, problem=problem or "the key could not be resolved")
+    principal = target.principal
+    facts = Facts(this_account, region, principal, key, None, None, None)
+    allow = config.allow
+    allowed = allow.allows_key(key.arn) and allow.allows_principal(principal.arn)
+    if key.manager != "CUSTOMER" or not (allowed or thorough):
+        return Assessment(key=key, facts=facts, policy_note=_unread_note(key))
+    policy, policy_note = _policy(aws, key, this_account)
+    own_key = key.account == this_account
+    grants, grants_note = (None, "") if own_key and not thorough else _grants(aws, key.arn)
+    checkable = principal.account == this_account and principal.kind in _CHECKABLE
+    facts = replace(
+        facts,
+        policy=policy,
+        grants=grants,
+        grants_denied=bool(grants_note),
+        principal_exists=aws.principal_exists(principal.arn) if checkable else None,
+        changes_in_last_hour=state.changes_in_last_hour(key.arn) if allowed else 0,
+    )
+    return Assessment(key=key, facts=facts, policy_note=policy_note, grants_note=grants_note)
+
+
+def resolve_key(aws: AwsPort, target: Target, region: str) -> tuple[KeyInfo | None, str | None]:
+    """Describe the key the target names; refuse when the event's key references disagree."""
+    reference = target.key_reference or ""
+    named = {*target.expected_key_arns, *([reference] if key_arn_parts(reference) else [])}
+    if len(named) > 1:
+        return None, f"the event names different keys: {sorted(named)}"
+    try:
+        key = aws.describe_key(reference)
+    except AccessDenied:
+        return None, (
+            f"this account may not describe key {reference!r}: the key owner's policy must "
+            "allow it (kms:DescribeKey, kms:CreateGrant) before a grant can be made"
+        )
+    if key is None:
+        return None, f"key {reference!r} was not found"
+    if named and key.arn not in named:
+        return None, f"{reference!r} resolves to {key.arn}, not to the key the event names"
+    direct_id = key_id_of(reference)
+    if direct_id and key.arn.rsplit("/", 1)[-1] != direct_id:
+        return None, f"{reference!r} resolves to a different key, {key.arn}"
+    if key.region != region:
+        return key, f"the key is in {key.region}, not in the event's region {region}"
+    return key, None
+
+
+def with_grants(aws: AwsPort, facts: Facts) -> Facts:
+    """The facts with the key's grants read, unless they were read or are not listable."""
+    if facts.grants is not None or facts.grants_denied:
+        return facts
+    grants, note = _grants(aws, facts.key.arn)
+    return replace(facts, grants=grants, grants_denied=bool(note))
+
+
+def read_grants(aws: AwsPort, key_arn: str) -> list[Grant] | None:
+    """The key's grants, or None when this account may not list them."""
+    return _grants(aws, key_arn)[0]
+
+
+def _grants(aws: AwsPort, key_arn: str) -> tuple[list[Grant] | None, str]:
+    try:
+        return aws.list_grants(key_arn), ""
+    except AccessDenied as err:
+        return None, f"cannot be listed from here ({err.code})"
+
+
+def _policy(aws: AwsPort, key: KeyInfo, this_account: str) -> tuple[dict[str, object] | None, str]:
+    if key.account != this_account:
+        return None, _unread_note(key)
+    try:
+        return parse_policy(aws.get_key_policy(key.arn)), ""
+    except PolicyError as err:
+        logger.warning("key_policy_unreadable", extra={"key_arn": key.arn, "error": str(err)})
+        return None, f"unreadable: {err}"
+    except AccessDenied as err:
+        return None, f"could not be read: {err.code}"
+
+
+def _unread_note(key: KeyInfo) -> str:
+    if key.manager == "AWS":
+        return (
+            "AWS-managed key: its policy is fixed by AWS and lets every principal of the account "
+            "use the key through EC2"
+        )
+    return (
+        f"the key belongs to account {key.account}: its policy can be read only there "
+        "(GetKeyPolicy works in the key's own account)"
+    )

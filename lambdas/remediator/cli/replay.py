@@ -1,0 +1,62 @@
+"""``replay EVENT.json``: the Lambda's pipeline on one event, printed as one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from remediator.cli import common
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "replay", help="run the remediation pipeline on one event (JSON file, or - for stdin)"
+    )
+    parser.add_argument("event", help="path to an EventBridge event JSON file, or - for stdin")
+    common.add_config(parser)
+    common.add_state_table(parser)
+    common.add_region(parser)
+    parser.add_argument("--dry-run", action="store_true", help="decide and report, change nothing")
+
+
+def run(args: argparse.Namespace) -> int:
+    from remediator.adapters.aws import AwsAdapter  # noqa: PLC0415 (keeps --help fast)
+    from remediator.adapters.dynamo import state_for  # noqa: PLC0415
+    from remediator.pipeline import RemediationFailed, Remediator  # noqa: PLC0415
+    from remediator.report import summary  # noqa: PLC0415
+
+    config = common.config(args)
+    event = _event(common.read(args.event, "event"))
+    fallback = event.get("region") if isinstance(event.get("region"), str) else None
+    engine = Remediator(
+        AwsAdapter(region=common.region(args, fallback)),
+        config,
+        topic_arn=common.topic_arn(),
+        state=state_for(common.state_table(args)),
+    )
+    try:
+        reports = engine.handle(event)
+    except RemediationFailed as failure:
+        _print(summary(failure.reports))
+        return common.EXIT_FAILED
+    _print(summary(reports))
+    return common.EXIT_OK
+
+
+def _event(text: str) -> dict[str, Any]:
+    try:
+        event: Any = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise common.UsageError(f"event is not valid JSON: {err}") from None
+    except RecursionError:
+        raise common.UsageError("event is nested too deeply to be an EventBridge event") from None
+    if not isinstance(event, dict):
+        raise common.UsageError("event must be a JSON object (one EventBridge event)")
+    return event
+
+
+def _print(value: dict[str, Any]) -> None:
+    json.dump(value, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")

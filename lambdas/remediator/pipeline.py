@@ -1,0 +1,161 @@
+"""The pipeline for one event, orchestration only:
+
+    detect (events) -> identify -> assess -> decide -> remedy (vet, write, verify, record)
+    -> report (one Report per target, one notification per Report)
+
+The handler and the CLI both call ``Remediator.handle``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from remediator.assess import Assessment, assess, with_grants
+from remediator.config import RemediatorConfig
+from remediator.decision import Action, Decision, Facts, decide, has_equivalent_grant, manual_fix
+from remediator.events import EventMeta, Ignored, parse_event
+from remediator.identify import Dismissal, Target, identify
+from remediator.outcomes import Outcome
+from remediator.ports import AwsError, AwsPort, NoState, StatePort
+from remediator.remedies import Remedies, no_change, planned_changes
+from remediator.report import Report, Result
+
+logger = logging.getLogger(__name__)
+
+
+class RemediationFailed(RuntimeError):
+    """A change was attempted and its post-condition does not hold. Raised so that the async
+    retry, and then the dead-letter queue, take over."""
+
+    def __init__(self, reports: list[Report]) -> None:
+        self.reports = reports  # every report of the event, failed or not
+        self.failed = [r for r in reports if r.outcome is Outcome.FAILED]
+        super().__init__("; ".join(f"{r.key_arn}: {r.reason}" for r in self.failed))
+
+
+def dismissal_result(dismissal: Dismissal) -> Result:
+    """The result for an event whose launch could not be identified, or is no KMS failure."""
+    fix = None
+    if dismissal.outcome is Outcome.REFUSED:
+        fix = manual_fix(dismissal.reason, dismissal.instance_id)
+    return Result(dismissal.outcome, dismissal.reason, suggested_fix=fix)
+
+
+class Remediator:
+    def __init__(
+        self,
+        aws: AwsPort,
+        config: RemediatorConfig,
+        *,
+        topic_arn: str | None = None,
+        state: StatePort | None = None,
+        on_notification_failure: Callable[[Report, Exception], None] | None = None,
+    ) -> None:
+        self.aws = aws
+        self.config = config
+        self.topic_arn = topic_arn
+        self.state: StatePort = state or NoState()
+        self.on_notification_failure = on_notification_failure
+        self.remedies = Remedies(aws, self.state, config)
+
+    def handle(self, event: object) -> list[Report]:
+        trigger = parse_event(event)
+        if isinstance(trigger, Ignored):
+            event_id = trigger.meta.event_id if trigger.meta else "unknown"
+            logger.info("event_ignored", extra={"reason": trigger.reason, "event_id": event_id})
+            return [Report(Outcome.IGNORED, event_id, trigger.reason)]
+        meta, kind = trigger.meta, type(trigger).__name__
+        launch = identify(trigger, self.aws)
+        if launch.dismissal is not None:
+            d = launch.dismissal
+            reports = [
+                Report.of(
+                    dismissal_result(d),
+                    event_id=meta.event_id,
+                    trigger=kind,
+                    key_arn=None,
+                    principal_arn=d.principal_arn,
+                    instance_id=d.instance_id,
+                )
+            ]
+        else:
+            reports = [self._target(meta, kind, target) for target in launch.targets]
+        for report in reports:
+            logger.info(
+                "event_handled",
+                extra={
+                    "outcome": report.outcome.value,
+                    "reason": report.reason,
+                    "key_arn": report.key_arn,
+                    "principal_arn": report.principal_arn,
+                },
+            )
+            if report.outcome is not Outcome.IGNORED:
+                self._notify(report)
+        if any(r.outcome is Outcome.FAILED for r in reports):
+            raise RemediationFailed(reports)
+        return reports
+
+    def _target(self, meta: EventMeta, kind: str, target: Target) -> Report:
+        assessment = assess(
+            self.aws,
+            self.state,
+            self.config,
+            this_account=meta.account,
+            region=meta.region,
+            target=target,
+        )
+        result = self.result(meta, target, assessment)
+        key = assessment.key
+        return Report.of(
+            result,
+            event_id=meta.event_id,
+            trigger=kind,
+            key_arn=key.arn if key else target.key_reference,
+            principal_arn=target.principal.arn if target.principal else None,
+            instance_id=target.instance_id,
+        )
+
+    def result(self, meta: EventMeta, target: Target, assessment: Assessment) -> Result:
+        """Decide on an assessed target and act on the decision (or, in dry-run, say how)."""
+        if assessment.facts is None or assessment.problem:
+            reason = assessment.problem or "the key could not be resolved"
+            return Result(
+                Outcome.REFUSED, reason, suggested_fix=manual_fix(reason, target.instance_id)
+            )
+        facts = assessment.facts
+        return self._act(meta, facts, decide(facts, self.config))
+
+    def _act(self, meta: EventMeta, facts: Facts, decision: Decision) -> Result:
+        if decision.action in (Action.NOTHING, Action.REFUSE):
+            return no_change(decision)
+        if decision.action is Action.CREATE_GRANT and facts.grants is None:
+            # This account's own key: its grants were not needed until now.
+            assert decision.grant is not None
+            facts = with_grants(self.aws, facts)
+            if facts.grants is not None and has_equivalent_grant(facts.grants, decision.grant):
+                return Result(Outcome.ALREADY_ALLOWED, "an equivalent grant already exists")
+        if self.config.dry_run:
+            return Result(
+                Outcome.DRY_RUN,
+                f"dry-run: would apply: {decision.reason}",
+                remedy=decision.action.value,
+                changes=planned_changes(decision),
+            )
+        return self.remedies.apply(meta.event_id, facts, decision)
+
+    def _notify(self, report: Report) -> None:
+        if not self.topic_arn:
+            return
+        try:
+            self.aws.publish(
+                self.topic_arn, report.subject(), report.message_json(), report.outcome.value
+            )
+        except AwsError as err:
+            # The change (if any) stands; a retry must not repeat it. Logged and counted.
+            logger.error(
+                "notification_failed", extra={"error": str(err), "event_id": report.event_id}
+            )
+            if self.on_notification_failure:
+                self.on_notification_failure(report, err)

@@ -1,0 +1,152 @@
+"""What the core needs from the outside world, as Protocols, and the errors it handles by name.
+
+The adapters (``remediator.adapters``) implement these ports with boto3 and translate every
+botocore error into one of the errors below; nothing outside the adapters sees a
+``ClientError``. Test fakes implement the same Protocols.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+
+
+class AwsError(RuntimeError):
+    """An AWS call failed. ``code`` is AWS's error code, ``operation`` the API called."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        self.operation = operation
+        self.code = code
+        super().__init__(f"{operation}: {code}: {message}" if code else f"{operation}: {message}")
+
+
+class AccessDenied(AwsError):
+    """The caller's credentials may not make this call (IAM, key policy, SCP...)."""
+
+
+class NotFound(AwsError):
+    """The resource named in the call does not exist (or is not visible to the caller)."""
+
+
+class Throttled(AwsError):
+    """AWS kept throttling the call after the SDK's own retries."""
+
+
+class Rejected(AwsError):
+    """AWS rejected the request itself, e.g. a key policy KMS will not accept."""
+
+
+class Unreachable(AwsError):
+    """No answer: no endpoint, no credentials, no region, or the call timed out."""
+
+
+class LockLost(RuntimeError):
+    """The per-key lock is no longer held by this invocation: the write must not happen."""
+
+
+class LockTimeout(RuntimeError):
+    """The key stayed locked by another invocation; raised so the async retry tries later."""
+
+
+class AwsPort(Protocol):
+    """Every AWS read and write the core makes. Returns plain data from ``remediator.model``."""
+
+    def read_only(self) -> AwsPort:
+        """A view of this port whose every write is refused (for diagnose)."""
+        ...
+
+    def account_id(self) -> str: ...
+
+    def describe_key(self, key_reference: str) -> KeyInfo | None: ...
+
+    def get_key_policy(self, key_arn: str) -> str: ...
+
+    def put_key_policy(self, key_arn: str, policy_text: str) -> None: ...
+
+    def list_grants(self, key_arn: str) -> list[Grant]: ...
+
+    def create_grant(
+        self, key_arn: str, grantee: str, operations: tuple[str, ...], name: str
+    ) -> str: ...
+
+    def revoke_grant(self, key_arn: str, grant_id: str) -> None: ...
+
+    def validate_policy(self, policy_text: str) -> list[dict[str, Any]] | None: ...
+
+    def check_access_not_granted(
+        self, policy_text: str, actions: tuple[str, ...]
+    ) -> tuple[str, str] | None: ...
+
+    def principal_exists(self, principal_arn: str) -> bool: ...
+
+    def describe_instance(self, instance_id: str) -> Instance | None: ...
+
+    def volume_keys(self, volume_ids: tuple[str, ...]) -> list[str]: ...
+
+    def image_keys(self, image_id: str) -> list[str]: ...
+
+    def launch_template_keys(self, template: dict[str, str]) -> tuple[list[str], str | None]: ...
+
+    def launch_configuration(self, name: str) -> tuple[list[str], str | None]: ...
+
+    def autoscaling_group(self, name: str) -> AutoScalingGroup | None: ...
+
+    def failed_scaling_activity(self, group_name: str) -> dict[str, Any] | None: ...
+
+    def launch_record(self, instance_id: str) -> dict[str, Any] | None: ...
+
+    def publish(self, topic_arn: str, subject: str, message: str, outcome: str) -> str: ...
+
+
+class StatePort(Protocol):
+    """Cross-invocation state: per-key lock, audit trail, anti-loop count."""
+
+    serializes_writes: bool  # whether lock() excludes other invocations
+
+    def changes_in_last_hour(self, key_arn: str) -> int: ...
+
+    def lock(self, key_arn: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def record_change(
+        self,
+        *,
+        key_arn: str,
+        event_id: str,
+        principal_arn: str,
+        remedy: str,
+        before: Any,
+        after: Any,
+    ) -> str: ...
+
+    def history(self, key_arn: str) -> list[dict[str, Any]]: ...
+
+
+class NoState:
+    """No state table: no cross-invocation lock or audit (single CLI runs, unit tests)."""
+
+    serializes_writes = False
+
+    def changes_in_last_hour(self, key_arn: str) -> int:
+        return 0
+
+    @contextlib.contextmanager
+    def lock(self, key_arn: str) -> Iterator[None]:
+        yield
+
+    def record_change(
+        self,
+        *,
+        key_arn: str,
+        event_id: str,
+        principal_arn: str,
+        remedy: str,
+        before: Any,
+        after: Any,
+    ) -> str:
+        return ""
+
+    def history(self, key_arn: str) -> list[dict[str, Any]]:
+        return []

@@ -1,0 +1,87 @@
+"""Undo one recorded change: restore the key policy recorded before it, or revoke its grant,
+under the same per-key lock the remediator takes, then verify and notify.
+
+It refuses when the key policy has changed since the recorded change (or later changes were
+recorded), unless forced: restoring would silently drop what came after.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from remediator.outcomes import SERVICE_NAME
+from remediator.policy import parse_policy, render
+from remediator.ports import AwsPort, StatePort
+from remediator.remedies import GRANT, KEY_POLICY
+
+ROLLED_BACK, REFUSED, FAILED, NOT_FOUND = "rolled_back", "refused", "failed", "not_found"
+
+
+Notify = Callable[[str, str, str], None]  # (subject, message, outcome)
+
+
+def rollback(
+    aws: AwsPort,
+    state: StatePort,
+    key_arn: str,
+    change_id: str | None,
+    *,
+    force: bool,
+    notify: Notify | None = None,
+) -> dict[str, Any]:
+    """Undo the change ``change_id`` (default: the latest); the result's ``outcome`` says how
+    it went."""
+    changes = [c for c in state.history(key_arn) if c.get("remedy") in (KEY_POLICY, GRANT)]
+    chosen = [c for c in changes if c["change_id"] == change_id] if change_id else changes[-1:]
+    if not chosen:
+        return {
+            "outcome": NOT_FOUND,
+            "reason": f"no recorded change {change_id or ''} for {key_arn}",
+        }
+    change = chosen[0]
+    result: dict[str, Any] = {
+        "key_arn": key_arn,
+        "change_id": change["change_id"],
+        "remedy": change["remedy"],
+    }
+    with state.lock(key_arn):
+        if change["remedy"] == GRANT:
+            result |= _revoke(aws, key_arn, change)
+        else:
+            later = [c["change_id"] for c in changes if c["at"] > change["at"]]
+            result |= _restore(aws, key_arn, change, later, force=force)
+    if notify is not None:
+        subject = f"[{SERVICE_NAME}] rollback {result['outcome']}: {key_arn[-36:]}"
+        notify(subject, json.dumps(result, default=str), result["outcome"])
+    return result
+
+
+def _revoke(aws: AwsPort, key_arn: str, change: dict[str, Any]) -> dict[str, Any]:
+    grant_id = change["after"]["grant_id"]
+    aws.revoke_grant(key_arn, grant_id)
+    ok = grant_id not in {g.grant_id for g in aws.list_grants(key_arn)}
+    return {"revoked_grant_id": grant_id, **_verdict(ok)}
+
+
+def _restore(
+    aws: AwsPort, key_arn: str, change: dict[str, Any], later: list[str], *, force: bool
+) -> dict[str, Any]:
+    current = parse_policy(aws.get_key_policy(key_arn))
+    if (current != change["after"] or later) and not force:
+        reason = "the key policy changed since this change was made"
+        if later:
+            reason += f" (later changes: {later})"
+        return {"outcome": REFUSED, "reason": reason + "; use --force to restore anyway"}
+    text = render(change["before"])
+    assert text is not None  # it was a valid key policy before
+    aws.put_key_policy(key_arn, text)
+    ok = parse_policy(aws.get_key_policy(key_arn)) == change["before"]
+    return {"restored_policy": change["before"], **_verdict(ok)}
+
+
+def _verdict(ok: bool) -> dict[str, str]:
+    if ok:
+        return {"outcome": ROLLED_BACK, "reason": "restored as recorded"}
+    return {"outcome": FAILED, "reason": "verification after rollback failed"}
