@@ -416,7 +416,10 @@ def read_key(
 
 
 def read_identity(clients_for_account: ClientsFor, arn: str) -> Identity:
-    """A user's or role's policies as IAM's Get/List calls return them, in its own account."""
+    """A user's or role's policies as IAM's Get/List calls return them, in its own account.
+
+    moto 5.2.5 returns a role's permissions boundary but not a user's (GetUser omits it and
+    PutUserPermissionsBoundary is not implemented), so in the emulator users have none."""
     resource = arn.split(":", 5)[5]
     kind, name = resource.split("/", 1)[0], resource.rsplit("/", 1)[-1]
     with clients_for_account(arn.split(":")[4]) as client:
