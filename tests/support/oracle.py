@@ -134,7 +134,11 @@ def request_context(action: str, launcher_account: str, key_arn: str) -> dict[st
     """The request context of a KMS call EC2 makes for a launch (domain.md, "Request context of
     EC2/EBS calls for a launch"): ViaService of EC2 in the key's region and partition, the
     launcher's account, and GrantIsForAWSResource on the grant EBS creates
-    (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html)."""
+    (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html).
+    Keys not set here are absent to principalmapper, which adds only aws:PrincipalArn,
+    aws:PrincipalAccount, aws:userid, aws:username, aws:PrincipalTag/*, aws:SecureTransport and
+    the time: a condition on aws:PrincipalOrgID, aws:ViaAWSService, kms:EncryptionContext:*, or
+    on the grantee and operations of EBS's own grant, is judged as on a missing key."""
     partition, region = key_arn.split(":")[1], key_arn.split(":")[3]
     context: dict[str, Any] = {
         "kms:ViaService": f"ec2.{region}.{PARTITION_DNS.get(partition, 'amazonaws.com')}",
