@@ -20,7 +20,8 @@ from remediator.aws import AwsAdapter
 from remediator.config import parse_config
 from remediator.diagnose import Diagnosis, ReadOnlyAwsAdapter, ReadOnlyViolation, diagnose
 from tests.integration.conftest import allow
-from tests.support.world import ACCOUNT, SAMPLE_GROUP, SLR_ARN, World
+from tests.support.allowlists import every_key_of, every_principal_of
+from tests.support.world import ACCOUNT, OTHER_ACCOUNT, SAMPLE_GROUP, SLR_ARN, World
 
 REGION = "eu-west-1"
 READ_PREFIXES = ("Describe", "Get", "List", "Lookup")
@@ -248,7 +249,7 @@ def test_diagnose_aws_managed_key_says_no_key_side_fix(world: World, aws: Record
     # When the operator diagnoses it, even with everything allowlisted
     result = diagnose(
         aws.adapter(),
-        parse_config(allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"])),
+        parse_config(allow(every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT))),
         instance_id=instance,
     )
 
