@@ -136,10 +136,11 @@ def _configure_handler(
     topic: str, keys_pattern: str, table: str | None, max_changes: int = 10
 ) -> Any:
     from remediator import handler
+    from tests.support.allowlists import every_principal_of
 
     config = {
         "mode": "enforce",
-        "allow": {"principals": ["arn:aws:iam::111122223333:*"], "keys": [keys_pattern]},
+        "allow": {"principals": every_principal_of("111122223333"), "keys": [keys_pattern]},
         "max_changes_per_key_per_hour": max_changes,
     }
     os.environ["REMEDIATOR_CONFIG"] = json.dumps(config)
@@ -279,7 +280,9 @@ def calls_per_case() -> list[dict[str, Any]]:
     from remediator.adapters.aws import AwsAdapter
     from remediator.config import parse_config
     from remediator.pipeline import Remediator
+    from tests.support.allowlists import every_key_of, every_principal_of
     from tests.support.world import (
+        ACCOUNT,
         OTHER_ACCOUNT,
         SAMPLE_INSTANCE_ID,
         SAMPLE_KEY_ARN,
@@ -296,8 +299,8 @@ def calls_per_case() -> list[dict[str, Any]]:
         config = parse_config(
             {
                 "allow": {
-                    "principals": ["arn:aws:iam::111122223333:*"],
-                    "keys": ["arn:aws:kms:*:*:key/*"],
+                    "principals": every_principal_of(ACCOUNT),
+                    "keys": every_key_of(ACCOUNT, OTHER_ACCOUNT),
                 }
             }
         )

@@ -9,23 +9,139 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from remediator.arns import (
+    SLR_PATH_PREFIX,
+    PrincipalError,
+    PrincipalKind,
+    is_account_id,
+    parse_arn,
+    principal_from_arn,
+)
+from remediator.globs import glob_matches, has_glob
+
 MAX_PATTERN_LENGTH = 2048
 
-# An allowlist entry must be an IAM (or STS federated-user) ARN pattern, so that a bare "*" is
-# rejected. A pattern such as arn:aws:iam::ACCOUNT:* (every role and user of one account) is
-# allowed: it is explicit, and roots and federated users still need an exact entry.
-_PRINCIPAL_PATTERN = re.compile(
-    r"^arn:(aws|aws-cn|aws-us-gov|\*):(iam::[0-9*?]+:[!-~]+|sts::[0-9]{12}:federated-user/[!-~]+)\Z"
+# --- Allowlist entries ------------------------------------------------------------------------
+#
+# An entry must say which principals or keys it means, so that no entry can mean "everyone":
+# a principal pattern names a resource type (role/... or user/...) in one account, and a key
+# pattern names key/... in one account. Globs never cross "/" or ":" (see globs.py), so
+# role/* means the roles at path "/" of that account, not every role.
+
+# What a rejected principal entry should look like instead.
+_PRINCIPAL_EXPECTED = (
+    "expected arn:aws:iam::ACCOUNT:role/NAME or arn:aws:iam::ACCOUNT:user/NAME "
+    "(path segments allowed, * and ? only within a segment)"
 )
-_KEY_PATTERN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):kms:[a-z0-9*?-]*:[0-9*?]+:key/[!-~]+\Z")
+_EXACT_EXPECTED = (
+    "expected the exact ARN, without a glob: arn:aws:iam::ACCOUNT:root or "
+    "arn:aws:sts::ACCOUNT:federated-user/NAME"
+)
+_PARTITION_PROBLEM = "has partition {!r}; expected aws, aws-cn, aws-us-gov or '*'"
+_KEY_EXPECTED = "expected arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (REGION and KEY-ID may be globs)"
+# A service principal as it appears in a service-linked role's path
+# (role/aws-service-role/SERVICE/NAME): a dotted name such as autoscaling.amazonaws.com or
+# spot.amazonaws.com, here without any glob. IAM API reference, CreateServiceLinkedRole:
+# AWSServiceName is "the service principal for the AWS service to which this role is attached"
+# (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateServiceLinkedRole.html).
+_SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+\Z")
+# Globs are checked against the ARN rules of arns.py by standing in a character every IAM
+# name may hold for each of them, and a valid account id for an account wildcard.
+_GLOB_STAND_IN = "x"
+_ACCOUNT_STAND_IN = "000000000000"
+_EXACT_KINDS = (PrincipalKind.ROOT, PrincipalKind.FEDERATED)
+_PATTERN_KINDS = (PrincipalKind.ROLE, PrincipalKind.USER, PrincipalKind.SERVICE_LINKED_ROLE)
+_REGION_PATTERN = re.compile(r"^[a-z0-9*?-]+\Z")
+# KMS key ids are lowercase: a UUID, or mrk- and 32 hex digits for multi-Region keys.
+_KEY_RESOURCE_PATTERN = re.compile(r"^key/[a-z0-9*?-]+\Z")
+
+
+def principal_pattern_problem(pattern: str) -> str | None:
+    """What is wrong with an ``allow.principals`` entry, or None when it is valid."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] not in ("iam", "sts") or parts[3]:
+        return f"is not an IAM principal ARN pattern; {_PRINCIPAL_EXPECTED}"
+    _, partition, service, _, account, resource = parts
+    if service == "sts" or resource == "root":
+        # Roots and federated users stand for more than one identity, so decide() changes
+        # them only when an entry is their very ARN.
+        if has_glob(pattern) or _exact_kind(pattern) not in _EXACT_KINDS:
+            return f"is an account root or an STS identity; {_EXACT_EXPECTED}"
+        return None
+    if not resource.startswith(("role/", "user/")):
+        return f"names no resource type (role/ or user/) after the account; {_PRINCIPAL_EXPECTED}"
+    if account == "*" and _is_service_linked_role_path(resource):
+        # The one account wildcard: a service-linked role path with a literal service. Only
+        # AWS creates roles under /aws-service-role/ (IAM CreateRole refuses the path:
+        # "Path prefix '/aws-service-role/' can only be used for AWS Service linked Roles"),
+        # so this names one service's own roles in every account, as a hub serving the
+        # accounts of an organization needs.
+        account = _ACCOUNT_STAND_IN
+    elif not is_account_id(account):
+        return (
+            f"has account {account!r}; expected a 12-digit account id "
+            "('*' only before a service-linked role path, role/aws-service-role/SERVICE/NAME "
+            "with SERVICE spelled out)"
+        )
+    if not _is_partition_pattern(partition):
+        return _PARTITION_PROBLEM.format(partition)
+    stand_in = resource.replace("*", _GLOB_STAND_IN).replace("?", _GLOB_STAND_IN)
+    if _exact_kind(f"arn:aws:iam::{account}:{stand_in}") not in _PATTERN_KINDS:
+        return (
+            "has a path or name IAM does not allow; expected letters, digits and +=,.@_- "
+            "between single slashes, with * and ? as globs"
+        )
+    return None
+
+
+def key_pattern_problem(pattern: str) -> str | None:
+    """What is wrong with an ``allow.keys`` entry, or None when it is valid."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "kms":
+        return f"is not a KMS key ARN pattern; {_KEY_EXPECTED}"
+    _, partition, _, region, account, resource = parts
+    if not _is_partition_pattern(partition):
+        return _PARTITION_PROBLEM.format(partition)
+    if not _REGION_PATTERN.match(region):
+        return f"has region {region!r}; expected a region such as eu-west-1, or a glob (eu-*, *)"
+    # No account wildcard for keys: an entry is also the resource of the Lambda's
+    # kms:PutKeyPolicy and kms:CreateGrant permissions, and the keys a deployment may change
+    # belong to accounts it knows by id (its own, or a key owner's for a cross-account grant).
+    if not is_account_id(account):
+        return f"has account {account!r}; expected a 12-digit account id"
+    if not _KEY_RESOURCE_PATTERN.match(resource):
+        return (
+            f"has resource {resource!r}; expected key/KEY-ID, where KEY-ID has lowercase "
+            "letters, digits, -, * and ? (an alias is not a key)"
+        )
+    return None
+
+
+def _is_partition_pattern(partition: str) -> bool:
+    """A partition arns.py knows, or "*" (an account id lives in exactly one partition)."""
+    return partition == "*" or parse_arn(f"arn:{partition}:iam:::") is not None
+
+
+def _exact_kind(arn: str) -> PrincipalKind | None:
+    try:
+        return principal_from_arn(arn).kind
+    except PrincipalError:
+        return None
+
+
+def _is_service_linked_role_path(resource: str) -> bool:
+    """``role/aws-service-role/SERVICE/NAME`` with a literal service principal."""
+    if not resource.startswith(SLR_PATH_PREFIX):
+        return False
+    segments = resource.removeprefix(SLR_PATH_PREFIX).split("/")
+    return len(segments) == 2 and bool(_SERVICE_PRINCIPAL.match(segments[0])) and bool(segments[1])
 
 
 class ConfigError(ValueError):
@@ -47,7 +163,7 @@ Pattern = Annotated[str, Field(min_length=1, max_length=MAX_PATTERN_LENGTH)]
 
 
 class Allowlist(BaseModel):
-    """Shell-style globs matched against full ARNs. Empty means nothing may be changed."""
+    """Globs matched against full ARNs (globs.py). Empty means nothing may be changed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,34 +173,32 @@ class Allowlist(BaseModel):
     @field_validator("principals")
     @classmethod
     def _principal_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in value:
-            if not _PRINCIPAL_PATTERN.match(pattern):
-                raise ValueError(
-                    f"{pattern!r} is not an IAM principal ARN pattern "
-                    "(expected arn:aws:iam::ACCOUNT:role/... or :user/...)"
-                )
-        return value
+        return _check_each(value, principal_pattern_problem)
 
     @field_validator("keys")
     @classmethod
     def _key_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in value:
-            if not _KEY_PATTERN.match(pattern):
-                raise ValueError(
-                    f"{pattern!r} is not a KMS key ARN pattern "
-                    "(expected arn:aws:kms:REGION:ACCOUNT:key/...)"
-                )
-        return value
+        return _check_each(value, key_pattern_problem)
 
     def allows_key(self, key_arn: str) -> bool:
-        return any(fnmatchcase(key_arn, pattern) for pattern in self.keys)
+        return any(glob_matches(pattern, key_arn) for pattern in self.keys)
 
     def allows_principal(self, principal_arn: str) -> bool:
-        return any(fnmatchcase(principal_arn, pattern) for pattern in self.principals)
+        return any(glob_matches(pattern, principal_arn) for pattern in self.principals)
 
     def names_principal_exactly(self, principal_arn: str) -> bool:
         """True when an entry is this very ARN, with no glob: needed for roots and federated ids."""
         return principal_arn in self.principals
+
+
+def _check_each(
+    patterns: tuple[str, ...], problem_of: Callable[[str], str | None]
+) -> tuple[str, ...]:
+    for pattern in patterns:
+        problem = problem_of(pattern)
+        if problem:
+            raise ValueError(f"{pattern!r} {problem}")
+    return patterns
 
 
 class RemediatorConfig(BaseModel):

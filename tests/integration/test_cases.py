@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Run, allow, default_policy
+from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.world import (
     ACCOUNT,
     OTHER_ACCOUNT,
@@ -128,7 +129,7 @@ def test_engine_grants_from_this_account_on_other_accounts_key(
     principal = make_principal(world)
     policy_before = world.policy(key)
     event = load_event(fixture, {SAMPLE_OTHER_KEY_ARN: key})
-    config = allow([f"arn:aws:iam::{ACCOUNT}:*"], [f"arn:aws:kms:eu-west-1:{OTHER_ACCOUNT}:key/*"])
+    config = allow(every_principal_of(ACCOUNT), [f"arn:aws:kms:eu-west-1:{OTHER_ACCOUNT}:key/*"])
 
     # When the failed CreateGrant arrives in this account
     [report] = run(event, config)
@@ -241,7 +242,7 @@ def test_engine_replay_is_a_noop_reporting_already_allowed(
     world.autoscaling_slr()
     world.user()
     event = load_event(fixture, {SAMPLE_KEY_ARN: key})
-    config = allow([f"arn:aws:iam::{ACCOUNT}:*"], [key])
+    config = allow(every_principal_of(ACCOUNT), [key])
     [first] = run(event, config)
     fixed = world.policy(key)
 
@@ -263,7 +264,7 @@ def test_engine_replay_of_grant_is_a_noop(world: World, inbox: tuple[str, str], 
     key = world.key(OTHER_ACCOUNT)
     world.autoscaling_slr()
     event = load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: key})
-    config = allow([f"arn:aws:iam::{ACCOUNT}:*"], [f"arn:aws:kms:*:{OTHER_ACCOUNT}:key/*"])
+    config = allow(every_principal_of(ACCOUNT), [f"arn:aws:kms:*:{OTHER_ACCOUNT}:key/*"])
     run(event, config)
 
     # When it is replayed
@@ -290,7 +291,9 @@ def test_engine_dry_run_writes_nothing(
     before = world.policy(key)
     sample = SAMPLE_OTHER_KEY_ARN if cross_account else SAMPLE_KEY_ARN
     event = load_event(fixture, {sample: key})
-    config = allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"], mode="dry-run")
+    config = allow(
+        every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT), mode="dry-run"
+    )
 
     # When the event arrives
     [report] = run(event, config)

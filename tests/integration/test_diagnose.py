@@ -22,7 +22,8 @@ from remediator.config import parse_config
 from remediator.diagnose import diagnose
 from remediator.diagnosis import Diagnosis
 from tests.integration.conftest import allow
-from tests.support.world import ACCOUNT, SAMPLE_GROUP, SLR_ARN, World
+from tests.support.allowlists import every_key_of, every_principal_of
+from tests.support.world import ACCOUNT, OTHER_ACCOUNT, SAMPLE_GROUP, SLR_ARN, World
 
 REGION = "eu-west-1"
 READ_PREFIXES = ("Describe", "Get", "List", "Lookup")
@@ -251,7 +252,7 @@ def test_diagnose_aws_managed_key_says_no_key_side_fix(world: World, aws: Record
     # When the operator diagnoses it, even with everything allowlisted
     result = diagnose(
         aws.adapter(),
-        parse_config(allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"])),
+        parse_config(allow(every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT))),
         region=REGION,
         instance_id=instance,
     )

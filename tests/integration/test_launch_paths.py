@@ -12,8 +12,10 @@ from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
 from remediator.pipeline import Remediator
 from tests.integration.conftest import Run, allow
+from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.world import (
     ACCOUNT,
+    OTHER_ACCOUNT,
     SAMPLE_GROUP,
     SAMPLE_INSTANCE_ID,
     SLR_ARN,
@@ -22,8 +24,8 @@ from tests.support.world import (
     load_event,
 )
 
-ANY_PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:*"
-ANY_KEY = "arn:aws:kms:*:*:key/*"
+ANY_PRINCIPALS = every_principal_of(ACCOUNT)
+ANY_KEYS = every_key_of(ACCOUNT, OTHER_ACCOUNT)
 
 
 def tool_principals(world: World, key: str) -> dict[str, list[str]]:
@@ -44,7 +46,7 @@ def test_state_change_of_asg_instance_fixes_key_for_group_slr(
     event = load_event("ec2_state_change_stopped.json", {SAMPLE_INSTANCE_ID: instance})
 
     # When EC2 reports it stopped
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then the group's service-linked role is added to the volume's key
     assert report.outcome == "remediated", report.reason
@@ -117,7 +119,7 @@ def test_state_change_for_other_reason_is_ignored(
     event = load_event("ec2_state_change_stopped.json", {SAMPLE_INSTANCE_ID: instance})
 
     # When the state change arrives
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then it is ignored: no write and no notification
     assert report.outcome == "ignored"
@@ -132,7 +134,7 @@ def test_running_state_is_ignored_without_aws_calls(
     event = load_event("ec2_state_change_running.json")
 
     # When it arrives anyway
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then it is ignored
     assert report.outcome == "ignored"
@@ -150,7 +152,7 @@ def test_asg_launch_failure_fixes_launch_template_key(
     event["detail"]["EC2InstanceId"] = ""  # Auto Scaling often reports no instance
 
     # When Auto Scaling reports the failed launch
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then the launch template's key allows the group's service-linked role
     assert report.outcome == "remediated", report.reason
@@ -176,7 +178,7 @@ def test_asg_launch_failure_finds_key_of_copied_ami_snapshot(
     event = load_event("asg_launch_unsuccessful_client_internal_error.json")
 
     # When Auto Scaling reports the failure
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then the snapshot's key is the one fixed
     assert report.outcome == "remediated", report.reason
@@ -185,7 +187,7 @@ def test_asg_launch_failure_finds_key_of_copied_ami_snapshot(
 
 def test_asg_other_failure_is_ignored(world: World, inbox: tuple[str, str], run: Run) -> None:
     event = load_event("asg_launch_unsuccessful_other_error.json")
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
     assert report.outcome == "ignored"
     assert world.received(inbox[1]) == []
 

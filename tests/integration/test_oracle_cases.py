@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support import oracle
+from tests.support.allowlists import every_principal_of
 from tests.support.world import (
     ACCOUNT,
     OTHER_ACCOUNT,
@@ -247,7 +248,7 @@ def test_oracle_case3_case4_grant_alone_not_enough_without_key_owner_statement(
     assert oracle.check_launch(clients, principal, key, kind, grant_issuer=issuer) == denied(kind)
 
     # When the remediator here creates its grant on the key ARN (the emulator lets it)
-    [report] = run(event, enforce([f"arn:aws:iam::{ACCOUNT}:*"], keys))
+    [report] = run(event, enforce(every_principal_of(ACCOUNT), keys))
 
     # Then AWS would have refused that CreateGrant: K's policy lets no principal of this account
     # create grants, so the grant does not exist in AWS and every call of the launch is denied
@@ -279,7 +280,7 @@ def test_oracle_case3_case4_grant_allows_launch_once_key_owner_lets_this_account
     assert oracle.check_launch(clients, principal, key, kind, grant_issuer=issuer) == denied(kind)
 
     # When the remediator here creates its grant on the key ARN
-    [report] = run(event, enforce([f"arn:aws:iam::{ACCOUNT}:*"], keys))
+    [report] = run(event, enforce(every_principal_of(ACCOUNT), keys))
 
     # Then the grant is one AWS would create, and it authorizes every call of the launch
     assert report.outcome == "remediated", report.reason

@@ -14,6 +14,7 @@ from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
 from remediator.pipeline import Remediator
 from tests.integration.conftest import allow
+from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.world import (
     ACCOUNT,
     OTHER_ACCOUNT,
@@ -51,7 +52,7 @@ def test_engine_calls_only_declared_actions_and_all_of_them(
     # Auto Scaling with a launch template, and one with a launch configuration
     calls: set[str] = set()
     session = recording_session(calls)
-    config = parse_config(allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"]))
+    config = parse_config(allow(every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT)))
     key, other_key = world.key(), world.key(OTHER_ACCOUNT)
     world.autoscaling_slr()
     user = world.user()

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Run, allow
+from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, SAMPLE_KEY_ARN, World, load_event
 
 CASE1 = "case1_asg_slr_create_grant_access_denied.json"
 CASE3 = "case3_cross_account_asg_create_grant.json"
 CASE5 = "case5_user_start_instances_create_grant.json"
-ANY_PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:*"
-ANY_KEY = "arn:aws:kms:*:*:key/*"
+ANY_PRINCIPALS = every_principal_of(ACCOUNT)
+ANY_KEYS = every_key_of(ACCOUNT, OTHER_ACCOUNT)
 
 
 class BusyState:
@@ -111,7 +112,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "key-not-allowlisted",
         CASE5,
-        allow([ANY_PRINCIPAL], ["arn:aws:kms:*:*:key/nope"]),
+        allow(ANY_PRINCIPALS, [f"arn:aws:kms:*:{ACCOUNT}:key/nope"]),
         {},
         None,
         {},
@@ -120,7 +121,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "principal-not-allowlisted",
         CASE5,
-        allow([f"arn:aws:iam::{ACCOUNT}:role/*"], [ANY_KEY]),
+        allow([f"arn:aws:iam::{ACCOUNT}:role/*"], ANY_KEYS),
         {},
         None,
         {},
@@ -130,7 +131,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "aws-managed-key",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {"manager": "AWS"},
         None,
         {},
@@ -139,7 +140,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "disabled-key",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {"disable": True},
         None,
         {},
@@ -148,7 +149,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "pending-deletion",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {"delete": True},
         None,
         {},
@@ -157,7 +158,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "pending-import",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {"state": "PendingImport"},
         None,
         {},
@@ -166,7 +167,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "wildcard-principal",
         CASE1,
-        allow(["arn:aws:iam::*:*"], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {},
         with_session_issuer("arn:aws:iam::111122223333:role/*"),
         {},
@@ -175,7 +176,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "partial-wildcard-principal",
         CASE1,
-        allow(["arn:aws:iam::*:*"], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {},
         with_session_issuer("arn:aws:iam::111122223333:role/Admin?"),
         {},
@@ -184,7 +185,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "odd-characters",
         CASE1,
-        allow(["arn:aws:iam::*:*"], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {},
         with_session_issuer('arn:aws:iam::111122223333:role/x"}]'),
         {},
@@ -193,17 +194,27 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "other-account-principal",
         CASE1,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {},
         with_session_issuer("arn:aws:iam::999988887777:role/Evil"),
         {},
         "principal is not in the allowlist",
     ),
-    ("root-by-glob", CASE1, allow([ANY_PRINCIPAL], [ANY_KEY]), {}, as_root, {}, "exact ARN"),
+    # No glob can match a root (an entry names role/ or user/, and "*" never crosses "/"), so a
+    # root is refused before decide()'s own exact-name check.
+    (
+        "root-by-glob",
+        CASE1,
+        allow(ANY_PRINCIPALS, ANY_KEYS),
+        {},
+        as_root,
+        {},
+        "principal is not in the allowlist",
+    ),
     (
         "principal-missing-in-iam",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {"no_user": True},
         None,
         {},
@@ -212,7 +223,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "explicit-deny",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {"policy": deny_user},
         None,
         {},
@@ -221,7 +232,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "tool-sid-edited-by-hand",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {"policy": edited_tool_statement},
         None,
         {},
@@ -230,7 +241,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "too-large-for-key-policy",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY], remedy="key-policy"),
+        allow(ANY_PRINCIPALS, ANY_KEYS, remedy="key-policy"),
         {"policy": big_policy},
         None,
         {},
@@ -239,7 +250,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "conflicting-key-in-message",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {},
         message_names_other_key,
         {},
@@ -248,7 +259,7 @@ REFUSALS: list[tuple[Any, ...]] = [
     (
         "anti-loop",
         CASE5,
-        allow([ANY_PRINCIPAL], [ANY_KEY]),
+        allow(ANY_PRINCIPALS, ANY_KEYS),
         {},
         None,
         {"state": BusyState()},
@@ -314,7 +325,7 @@ def test_engine_refusal_suggests_the_exact_statements(
     event = load_event(CASE5, {SAMPLE_KEY_ARN: key})
 
     # When its launch fails
-    run(event, allow([f"arn:aws:iam::{ACCOUNT}:role/*"], [ANY_KEY]))
+    run(event, allow([f"arn:aws:iam::{ACCOUNT}:role/*"], ANY_KEYS))
 
     # Then the message gives the statements an operator would add, naming that user
     fix = world.received(inbox[1])[0]["message"]["suggested_fix"]
@@ -336,7 +347,7 @@ def test_engine_refuses_key_policy_remedy_for_other_accounts_key(
     )
 
     # When the failure arrives
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY], remedy="key-policy"))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS, remedy="key-policy"))
 
     # Then nothing is written, and the fix names the grant command to run from this account
     assert report.outcome == "refused"
@@ -356,7 +367,7 @@ def test_engine_refuses_key_in_another_region(
     event = load_event(CASE5, {SAMPLE_KEY_ARN: other_region_key})
 
     # When it arrives
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then it is refused without a write
     assert report.outcome == "refused"
@@ -384,7 +395,7 @@ def test_engine_refuses_when_kms_rejects_the_policy(
     before = world.policy(key)
 
     # When the failure arrives
-    [report] = run(load_event(CASE5, {SAMPLE_KEY_ARN: key}), allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(load_event(CASE5, {SAMPLE_KEY_ARN: key}), allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then it is a refusal that carries the statements to apply, and nothing changed
     assert report.outcome == "refused"
@@ -421,7 +432,7 @@ def test_engine_refuses_when_key_owner_denies_describe(
     )
 
     # When the failure arrives
-    [report] = run(event, allow([ANY_PRINCIPAL], [ANY_KEY]))
+    [report] = run(event, allow(ANY_PRINCIPALS, ANY_KEYS))
 
     # Then it is reported as refused with what to review, not raised into retries and the DLQ
     assert report.outcome == "refused"

@@ -20,6 +20,7 @@ from remediator.config import parse_config
 from remediator.pipeline import Remediator
 from remediator.rollback import rollback as _rollback
 from tests.integration.conftest import allow
+from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.lambda_context import FakeContext
 from tests.support.world import (
     ACCOUNT,
@@ -132,7 +133,9 @@ def test_rollback_of_grant_revokes_it(world: World, state: DynamoState) -> None:
     key = world.key(OTHER_ACCOUNT)
     world.autoscaling_slr()
     event = load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: key})
-    engine(state, allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"])).handle(event)
+    engine(state, allow(every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT))).handle(
+        event
+    )
     assert len(world.grants(key)) == 1
 
     result, code = rollback(state, key, None, force=False)
@@ -375,7 +378,7 @@ def test_grants_are_relisted_under_the_lock_only_when_there_is_a_lock(
     key = world.key(OTHER_ACCOUNT)
     world.autoscaling_slr()
     event = load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: key})
-    config = parse_config(allow([f"arn:aws:iam::{ACCOUNT}:*"], ["arn:aws:kms:*:*:key/*"]))
+    config = parse_config(allow(every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT)))
 
     # When the grant is made
     [report] = Remediator(AwsAdapter(session=session), config, state=state).handle(event)

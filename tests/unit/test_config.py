@@ -114,6 +114,10 @@ def test_config_parse_none_gives_defaults() -> None:
         ({"allow": {"principals": ["arn:aws:s3:::x"]}}, "allow.principals:"),
         ({"allow": {"principals": ["arn:aws:iam::*"]}}, "allow.principals:"),
         ({"allow": {"principals": ["arn:aws:sts::111122223333:*"]}}, "allow.principals:"),
+        (
+            {"allow": {"principals": ["arn:aws:iam:eu-west-1:111122223333:role/x"]}},
+            "allow.principals:",
+        ),
         ({"allow": {"principals": [""]}}, "allow.principals"),
         ({"allow": {"principals": [SLR, "arn:aws:s3:::x"]}}, "allow.principals:"),
         ({"allow": {"keys": ["*"]}}, "allow.keys:"),
@@ -141,6 +145,7 @@ def test_config_parse_none_gives_defaults() -> None:
         "principal-s3-arn",
         "principal-truncated-arn",
         "principal-sts",
+        "principal-iam-with-region",
         "principal-empty",
         "principal-one-bad-of-two",
         "key-bare-star",
@@ -173,24 +178,6 @@ def test_config_rejection_names_every_bad_field() -> None:
 def test_config_rejects_boolean_change_limit() -> None:
     with pytest.raises(ConfigError, match="max_changes_per_key_per_hour"):
         parse_config({"max_changes_per_key_per_hour": True})
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a principal pattern without a resource type (role/ or user/) is accepted, "
-        "although config.py says an entry must name the service AND the resource type; "
-        "'arn:aws:iam::*:*' allows every principal of every account"
-    ),
-)
-@pytest.mark.parametrize(
-    "pattern",
-    ["arn:aws:iam::*:*", "arn:*:iam::*:*", "arn:aws:iam::111122223333:*"],
-    ids=["any-account-any-resource", "any-partition", "no-resource-type"],
-)
-def test_config_rejects_principal_pattern_without_resource_type(pattern: str) -> None:
-    with pytest.raises(ConfigError, match=r"allow\.principals"):
-        parse_config({"allow": {"principals": [pattern]}})
 
 
 @pytest.mark.parametrize(
@@ -272,9 +259,8 @@ def test_config_allows_nothing_with_empty_allowlist() -> None:
     ("entries", "arn", "exact"),
     [
         (["arn:aws:iam::111122223333:root"], "arn:aws:iam::111122223333:root", True),
-        (["arn:aws:iam::111122223333:*"], "arn:aws:iam::111122223333:root", False),
-        (["arn:aws:iam::111122223333:roo?"], "arn:aws:iam::111122223333:root", False),
-        (["arn:aws:iam::*:root"], "arn:aws:iam::111122223333:root", False),
+        (["arn:aws:iam::111122223333:user/*"], "arn:aws:iam::111122223333:user/bob", False),
+        (["arn:aws:iam::111122223333:user/bo?"], "arn:aws:iam::111122223333:user/bob", False),
         (["arn:aws:iam::111122223333:root"], "arn:aws:iam::444455556666:root", False),
         (
             ["arn:aws:iam::111122223333:user/bob", "arn:aws:iam::111122223333:root"],
@@ -282,7 +268,7 @@ def test_config_allows_nothing_with_empty_allowlist() -> None:
             True,
         ),
     ],
-    ids=["literal", "star-glob", "question-glob", "any-account", "other-account", "second-entry"],
+    ids=["literal", "star-glob", "question-glob", "other-account", "second-entry"],
 )
 def test_config_names_principal_exactly_only_for_literal_entries(
     entries: list[str], arn: str, exact: bool
@@ -340,7 +326,7 @@ def test_config_settings_env_names_are_the_three_variables() -> None:
         "arn:aws:iam::111122223333:root",
         "arn:aws:iam::111122223333:user/ops-alice",
         "arn:aws-cn:iam::111122223333:role/Path/Name",
-        "arn:*:iam::1111222233?3:role/*",
+        "arn:*:iam::111122223333:role/*",
     ],
     ids=["root-literal", "user-literal", "china-partition-role-with-path", "globbed-partition"],
 )
@@ -351,3 +337,274 @@ def test_config_accepts_iam_principal_patterns(entry: str) -> None:
 def test_config_accepts_literal_federated_user_arn() -> None:
     entry = "arn:aws:sts::111122223333:federated-user/bob"
     assert parse_config({"allow": {"principals": [entry]}}).allow.names_principal_exactly(entry)
+
+
+# --- allowlist entries: each rule, accepted and rejected --------------------------------------
+
+ANY_ACCOUNT_SLR = (
+    "arn:aws:iam::*:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling*"
+)
+SLR_OTHER_ACCOUNT = SLR.replace("111122223333", "444455556666")
+
+
+@pytest.mark.parametrize(
+    ("entry", "matching", "not_matching"),
+    [
+        (
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:iam::444455556666:root",
+        ),
+        (
+            "arn:aws:iam::111122223333:user/ops-*",
+            "arn:aws:iam::111122223333:user/ops-alice",
+            "arn:aws:iam::111122223333:user/ops-x/../admin",
+        ),
+        (
+            "arn:aws:iam::111122223333:user/ops-*",
+            "arn:aws:iam::111122223333:user/ops-",
+            "arn:aws:iam::111122223333:user/ops-team/alice",
+        ),
+        ("arn:aws:iam::111122223333:role/*", "arn:aws:iam::111122223333:role/Deployer", SLR),
+        (
+            "arn:aws:iam::111122223333:role/teams/*/Deployer",
+            "arn:aws:iam::111122223333:role/teams/web/Deployer",
+            "arn:aws:iam::111122223333:role/teams/web/x/Deployer",
+        ),
+        (
+            "arn:aws:iam::111122223333:user/al?ce",
+            "arn:aws:iam::111122223333:user/alice",
+            "arn:aws:iam::111122223333:user/al/ce",
+        ),
+        (
+            "arn:aws-cn:iam::111122223333:role/Path/*",
+            "arn:aws-cn:iam::111122223333:role/Path/Name",
+            "arn:aws-cn:iam::111122223333:role/Path/Sub/Name",
+        ),
+        (
+            "arn:*:iam::111122223333:role/*",
+            "arn:aws-us-gov:iam::111122223333:role/gov",
+            "arn:aws:x:iam::111122223333:role/gov",
+        ),
+        (
+            "arn:aws:iam::111122223333:role/name+with=all,.@_-*",
+            "arn:aws:iam::111122223333:role/name+with=all,.@_-",
+            "arn:aws:iam::111122223333:role/name+with=all,.@_-/x",
+        ),
+        (SLR_GLOB, SLR + "_web", SLR + "/x"),
+        (
+            "arn:aws:iam::111122223333:role/aws-service-role/*/*",
+            SLR,
+            "arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/x/Admin",
+        ),
+        (
+            ANY_ACCOUNT_SLR,
+            SLR_OTHER_ACCOUNT,
+            "arn:aws:iam::111122223333:role/Admin:role/aws-service-role/autoscaling.amazonaws.com/"
+            "AWSServiceRoleForAutoScaling",
+        ),
+        (
+            "arn:aws:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+            "arn:aws:iam::444455556666:role/aws-service-role/spot.amazonaws.com/"
+            "AWSServiceRoleForEC2Spot",
+            "arn:aws:iam::444455556666:x:role/aws-service-role/spot.amazonaws.com/"
+            "AWSServiceRoleForEC2Spot",
+        ),
+        (
+            "arn:aws:sts::111122223333:federated-user/bob",
+            "arn:aws:sts::111122223333:federated-user/bob",
+            "arn:aws:sts::111122223333:federated-user/bobby",
+        ),
+    ],
+    ids=[
+        "root-literal",
+        "user-glob-does-not-climb-a-path",
+        "user-glob-stays-in-its-segment",
+        "roles-at-root-path-only",
+        "glob-as-one-path-segment",
+        "question-mark-is-not-a-slash",
+        "china-partition-role-with-path",
+        "globbed-partition-is-one-field",
+        "iam-name-characters",
+        "slr-glob-literal-account",
+        "slr-any-service-literal-account",
+        "slr-any-account",
+        "slr-any-account-other-service",
+        "federated-literal",
+    ],
+)
+def test_config_accepts_principal_entry_meaning_what_it_says(
+    entry: str, matching: str, not_matching: str
+) -> None:
+    # Given a valid principal entry
+    # When it is parsed
+    allow = parse_config({"allow": {"principals": [entry]}}).allow
+    # Then it is kept as given, and its globs match within one field or path segment only
+    assert allow.principals == (entry,)
+    assert allow.allows_principal(matching) is True
+    assert allow.allows_principal(not_matching) is False
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        # A principal pattern must name a resource type.
+        ("arn:aws:iam::*:*", "names no resource type (role/ or user/)"),
+        ("arn:*:iam::*:*", "names no resource type (role/ or user/)"),
+        ("arn:aws:iam::111122223333:*", "names no resource type (role/ or user/)"),
+        ("arn:aws:iam::111122223333:r*", "names no resource type (role/ or user/)"),
+        ("arn:aws:iam::111122223333:roo?", "names no resource type (role/ or user/)"),
+        ("arn:aws:iam::111122223333:role", "names no resource type (role/ or user/)"),
+        ("arn:aws:iam::111122223333:group/admins", "names no resource type (role/ or user/)"),
+        # Its account must be a literal 12-digit id ...
+        ("arn:aws:iam::*:role/*", "has account '*'; expected a 12-digit account id"),
+        ("arn:aws:iam::*:user/ops-alice", "has account '*'; expected a 12-digit account id"),
+        ("arn:aws:iam::1111222233?3:role/*", "has account '1111222233?3'; expected a 12-digit"),
+        ("arn:aws:iam::11112222333*:role/x", "has account '11112222333*'; expected a 12-digit"),
+        ("arn:aws:iam::11112222333:role/x", "has account '11112222333'; expected a 12-digit"),
+        # ... except before a service-linked role path that spells its service out.
+        (
+            "arn:aws:iam::*:role/aws-service-role/*/AWSServiceRoleForAutoScaling",
+            "has account '*'; expected a 12-digit account id",
+        ),
+        (
+            "arn:aws:iam::*:role/aws-service-role/autoscaling.*.com/AWSServiceRoleForAutoScaling",
+            "has account '*'; expected a 12-digit account id",
+        ),
+        (
+            "arn:aws:iam::*:role/aws-service-rol?/autoscaling.amazonaws.com/AWSServiceRole",
+            "has account '*'; expected a 12-digit account id",
+        ),
+        (
+            "arn:aws:iam::*:role/aws-service-role/autoscaling.amazonaws.com/x/AdminRole",
+            "has account '*'; expected a 12-digit account id",
+        ),
+        (
+            "arn:aws:iam::*:role/aws-service-role/autoscaling.amazonaws.com/",
+            "has account '*'; expected a 12-digit account id",
+        ),
+        # Roots and federated users are named exactly.
+        ("arn:aws:iam::*:root", "expected the exact ARN, without a glob"),
+        ("arn:*:iam::111122223333:root", "expected the exact ARN, without a glob"),
+        ("arn:aws:iam::11112222333?:root", "expected the exact ARN, without a glob"),
+        ("arn:aws:sts::111122223333:*", "expected the exact ARN, without a glob"),
+        ("arn:aws:sts::111122223333:federated-user/*", "expected the exact ARN, without a glob"),
+        ("arn:aws:sts::111122223333:assumed-role/R/s", "expected the exact ARN, without a glob"),
+        # A partition is one IAM knows, or "*".
+        ("arn:aws-eu:iam::111122223333:role/x", "has partition 'aws-eu'"),
+        ("arn:a*:iam::111122223333:role/x", "has partition 'a*'"),
+        # Paths and names hold what IAM allows, between single slashes; no character classes.
+        ("arn:aws:iam::111122223333:role//x", "has a path or name IAM does not allow"),
+        ("arn:aws:iam::111122223333:role/", "has a path or name IAM does not allow"),
+        ("arn:aws:iam::111122223333:user/a b", "has a path or name IAM does not allow"),
+        ("arn:aws:iam::111122223333:role/[ab]*", "has a path or name IAM does not allow"),
+    ],
+    ids=[
+        "any-account-any-resource",
+        "any-partition",
+        "no-resource-type",
+        "resource-type-globbed",
+        "root-globbed",
+        "type-without-name",
+        "group",
+        "any-account-role",
+        "any-account-user",
+        "account-with-question-mark",
+        "account-with-trailing-star",
+        "account-11-digits",
+        "any-account-slr-any-service",
+        "any-account-slr-globbed-service",
+        "any-account-slr-path-globbed",
+        "any-account-slr-deeper-path",
+        "any-account-slr-no-name",
+        "root-any-account",
+        "root-any-partition",
+        "root-account-globbed",
+        "sts-glob",
+        "federated-glob",
+        "sts-session",
+        "unknown-partition",
+        "globbed-partition-prefix",
+        "empty-path-segment",
+        "empty-name",
+        "space-in-name",
+        "character-class",
+    ],
+)
+def test_config_rejects_principal_entry_saying_what_is_expected(entry: str, problem: str) -> None:
+    # Given an allowlist entry that breaks one rule
+    # When it is parsed
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"allow": {"principals": [SLR_GLOB, entry]}})
+    # Then one line names the field, the entry, and what was expected instead
+    message = str(raised.value)
+    assert message.startswith(f"invalid configuration: allow.principals: {entry!r} ")
+    assert problem in message
+    assert "expected" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("entry", "matching", "not_matching"),
+    [
+        (KEYS_GLOB, KEY, "arn:aws:kms:eu-west-1:111122223333:key/x/" + KEY.rsplit("/", 1)[1]),
+        (KEY, KEY, KEY.replace("111122223333", "444455556666")),
+        (
+            "arn:aws:kms:eu-*:111122223333:key/*",
+            KEY,
+            "arn:aws:kms:eu-west-1:x:111122223333:key/" + KEY.rsplit("/", 1)[1],
+        ),
+        (
+            "arn:*:kms:*:111122223333:key/mrk-*",
+            "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",
+            "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-0/123456789abcdef0123456789abcdef",
+        ),
+    ],
+    ids=["readme-example-any-region", "literal", "region-glob", "globbed-partition-mrk"],
+)
+def test_config_accepts_key_entry_meaning_what_it_says(
+    entry: str, matching: str, not_matching: str
+) -> None:
+    allow = parse_config({"allow": {"keys": [entry]}}).allow
+    assert allow.keys == (entry,)
+    assert allow.allows_key(matching) is True
+    assert allow.allows_key(not_matching) is False
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("arn:aws:kms:*:*:key/*", "has account '*'; expected a 12-digit account id"),
+        ("arn:aws:kms:eu-west-1:*:key/*", "has account '*'; expected a 12-digit account id"),
+        ("arn:aws:kms:*:1111222233?3:key/*", "has account '1111222233?3'"),
+        ("arn:aws:kms:*:111122223333:alias/*", "has resource 'alias/*'; expected key/KEY-ID"),
+        ("arn:aws:kms:*:111122223333:*", "has resource '*'; expected key/KEY-ID"),
+        ("arn:aws:kms:*:111122223333:key/[ab]*", "has resource 'key/[ab]*'"),
+        ("arn:aws:kms:*:111122223333:key/ABCD*", "has resource 'key/ABCD*'"),
+        ("arn:aws:kms:*:111122223333:key/a/b", "has resource 'key/a/b'"),
+        ("arn:aws:kms::111122223333:key/*", "has region ''; expected a region"),
+        ("arn:aws:kms:EU-WEST-1:111122223333:key/*", "has region 'EU-WEST-1'"),
+        ("arn:aws-eu:kms:*:111122223333:key/*", "has partition 'aws-eu'"),
+    ],
+    ids=[
+        "any-account",
+        "any-account-one-region",
+        "account-with-question-mark",
+        "alias",
+        "no-resource-type",
+        "character-class",
+        "uppercase-key-id",
+        "key-id-with-slash",
+        "empty-region",
+        "uppercase-region",
+        "unknown-partition",
+    ],
+)
+def test_config_rejects_key_entry_saying_what_is_expected(entry: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"allow": {"keys": [KEYS_GLOB, entry]}})
+    message = str(raised.value)
+    assert message.startswith(f"invalid configuration: allow.keys: {entry!r} ")
+    assert problem in message
+    assert "expected" in message
+    assert "\n" not in message

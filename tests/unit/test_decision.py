@@ -23,6 +23,7 @@ from remediator.decision import (
 )
 from remediator.model import Grant, KeyInfo
 from remediator.policy import render
+from tests.support.allowlists import every_key_of, every_principal_of
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -115,8 +116,8 @@ def other_key_facts(principal: str = SLR_ARN, **changes: Any) -> Facts:
 
 PERMISSIVE = {
     "allow": {
-        "principals": ["arn:aws:iam::111122223333:*", "arn:aws:iam::444455556666:*"],
-        "keys": ["arn:aws:kms:*:111122223333:key/*", "arn:aws:kms:*:444455556666:key/*"],
+        "principals": every_principal_of(ACCOUNT, OTHER),
+        "keys": every_key_of(ACCOUNT, OTHER),
     }
 }
 
@@ -126,8 +127,8 @@ def config(**overrides: Any) -> RemediatorConfig:
 
 
 def unvalidated_config(principals: list[str]) -> RemediatorConfig:
-    """An allowlist the config model cannot express (sts federated users): built without
-    validation so that decide()'s own exact-name check is exercised."""
+    """An allowlist the config model rejects (a glob that would match a root or a federated
+    user): built without validation so that decide()'s own exact-name check is exercised."""
     allow = Allowlist.model_construct(
         principals=tuple(principals), keys=PERMISSIVE["allow"]["keys"]
     )
@@ -228,13 +229,13 @@ ALTERED_TOOL_STATEMENT = {
         ),
         (
             facts(ROOT_ARN, policy={"Statement": []}),
-            config(),
+            unvalidated_config(["arn:aws:iam::111122223333:*"]),
             "the principal is a account-root identity",
             [via_ec2_stmt(ROOT_ARN), attach_stmt(ROOT_ARN)],
         ),
         (
             facts(FEDERATED_ARN),
-            unvalidated_config(["arn:aws:sts::111122223333:*"]),
+            unvalidated_config(["arn:aws:sts::111122223333:federated-user/*"]),
             "the principal is a federated identity",
             [via_ec2_stmt(FEDERATED_ARN), attach_stmt(FEDERATED_ARN)],
         ),

@@ -11,6 +11,7 @@ import pytest
 from remediator.config import parse_config
 from remediator.outcomes import Outcome
 from remediator.pipeline import Remediator
+from tests.support.allowlists import every_principal_of
 from tests.support.world import load_event
 from tests.unit.fakes import TOPIC_ARN, RecordingAws, WriteAttempted
 
@@ -23,7 +24,7 @@ CONFIG = parse_config(
     {
         "mode": "enforce",
         "allow": {
-            "principals": ["arn:aws:iam::111122223333:*"],
+            "principals": every_principal_of("111122223333"),
             "keys": ["arn:aws:kms:*:111122223333:key/*"],
         },
     }

@@ -19,7 +19,10 @@ KEY_AND_PRINCIPAL_READS = {"get_key_policy", "list_grants", "principal_exists"}
 @pytest.mark.parametrize(
     ("fixture", "allow"),
     [
-        (CASE5, {"principals": [USER_ARN], "keys": ["arn:aws:kms:*:*:key/not-this-one"]}),
+        (
+            CASE5,
+            {"principals": [USER_ARN], "keys": ["arn:aws:kms:*:111122223333:key/not-this-one"]},
+        ),
         (CASE5, {"principals": ["arn:aws:iam::111122223333:role/*"], "keys": [SAMPLE_KEY_ARN]}),
         (CASE4, {"principals": [USER_ARN], "keys": ["arn:aws:kms:*:111122223333:key/*"]}),
         (CASE5, {}),

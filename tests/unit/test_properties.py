@@ -26,6 +26,7 @@ from remediator.policy import (
     remove_principal,
     statements,
 )
+from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.world import EVENTS_DIR, load_event
 from tests.unit.fakes import TOPIC_ARN, RecordingAws
 
@@ -251,8 +252,8 @@ DRY_RUN_EVERYTHING = parse_config(
     {
         "mode": "dry-run",
         "allow": {
-            "principals": ["arn:aws:iam::111122223333:*", "arn:aws:iam::444455556666:*"],
-            "keys": ["arn:aws:kms:*:111122223333:key/*", "arn:aws:kms:*:444455556666:key/*"],
+            "principals": every_principal_of("111122223333", "444455556666"),
+            "keys": every_key_of("111122223333", "444455556666"),
         },
     }
 )
