@@ -95,12 +95,18 @@ def load_settings(get: Callable[[str], Any]) -> StackSettings:
     except ConfigError as err:
         raise ContextError(_name_context_keys(str(err))) from None
 
-    for pattern in remediator.allow.keys:
-        if _IAM_UNSUPPORTED_GLOB.search(pattern):
-            raise ContextError(
-                f"invalid CDK context allowed_keys: {pattern!r} uses '[...]', which IAM "
-                "resource ARNs do not support; use '*' or '?'"
-            )
+    # Both allowlists are rendered into IAM: keys as resources, principals as the
+    # kms:GranteePrincipal condition of CreateGrant.
+    for key, patterns in (
+        ("allowed_keys", remediator.allow.keys),
+        ("allowed_principals", remediator.allow.principals),
+    ):
+        for pattern in patterns:
+            if _IAM_UNSUPPORTED_GLOB.search(pattern):
+                raise ContextError(
+                    f"invalid CDK context {key}: {pattern!r} uses '[...]', which IAM "
+                    "does not support in ARNs or StringLike conditions; use '*' or '?'"
+                )
 
     emails = _string_list(value("notification_emails"), "notification_emails")
     for email in emails:

@@ -43,7 +43,7 @@ class KmsLaunchRemediatorStack(Stack):
         function.add_environment(Settings.ENV_TOPIC, self.notifications.topic.topic_arn)
         function.add_environment(Settings.ENV_STATE_TABLE, self.state.table.table_name)
         self.notifications.topic.grant_publish(function)
-        self.state.table.grant_read_write_data(function)
+        self.state.grant_engine_access(function)
 
         self.detection = Detection(self, "Detection", function=function, dlq=self.remediator.dlq)
         self.monitoring = Monitoring(

@@ -77,6 +77,7 @@ def test_context_command_line_strings_are_decoded() -> None:
         ("allowed_keys", ["arn:aws:kms:eu-west-1:111122223333:key/[ab]*"]),
         ("allowed_principals", ["*"]),
         ("allowed_principals", "arn:aws:iam::111122223333:role/ops"),
+        ("allowed_principals", ["arn:aws:iam::111122223333:role/ops-[ab]"]),
         ("max_changes_per_key_per_hour", "0"),
         ("max_changes_per_key_per_hour", "ten"),
         ("notification_emails", ["ops"]),
