@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "trail_retention_days": 365,
     "log_retention_days": 90,
     "powertools_layer_version": 38,
+    "reserved_concurrency": 5,
 }
 
 # Where each field of RemediatorConfig comes from, to name the context key in errors.
@@ -66,6 +67,7 @@ class StackSettings:
     trail_retention_days: int
     log_retention_days: int
     powertools_layer_version: int
+    reserved_concurrency: int
 
     @property
     def allowed_key_patterns(self) -> tuple[str, ...]:
@@ -130,6 +132,13 @@ def load_settings(get: Callable[[str], Any]) -> StackSettings:
     if layer_version < 1:
         raise ContextError("invalid CDK context powertools_layer_version: must be at least 1")
 
+    reserved_concurrency = _integer(value("reserved_concurrency"), "reserved_concurrency")
+    if reserved_concurrency < 1:
+        raise ContextError(
+            "invalid CDK context reserved_concurrency: must be at least 1 (0 would stop every "
+            "invocation; Lambda throttles events beyond this number and retries them later)"
+        )
+
     return StackSettings(
         remediator=remediator,
         notification_emails=tuple(emails),
@@ -137,6 +146,7 @@ def load_settings(get: Callable[[str], Any]) -> StackSettings:
         trail_retention_days=trail_retention_days,
         log_retention_days=log_retention_days,
         powertools_layer_version=layer_version,
+        reserved_concurrency=reserved_concurrency,
     )
 
 

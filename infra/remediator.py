@@ -121,6 +121,7 @@ class Remediator(Construct):
         config: RemediatorConfig,
         log_retention_days: int,
         powertools_layer_version: int,
+        reserved_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -163,6 +164,9 @@ class Remediator(Construct):
             ],
             timeout=TIMEOUT,
             memory_size=MEMORY_MB,
+            # Bounds a storm: events beyond it are throttled and retried by Lambda's async
+            # queue (up to ASYNC_MAX_EVENT_AGE), instead of piling up on one key's lock.
+            reserved_concurrent_executions=reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,

@@ -37,6 +37,7 @@ class KmsLaunchRemediatorStack(Stack):
             config=settings.remediator,
             log_retention_days=settings.log_retention_days,
             powertools_layer_version=settings.powertools_layer_version,
+            reserved_concurrency=settings.reserved_concurrency,
         )
         function = self.remediator.function
 

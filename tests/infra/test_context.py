@@ -53,6 +53,7 @@ def test_context_command_line_strings_are_decoded() -> None:
         create_trail="False",
         max_changes_per_key_per_hour="5",
         log_retention_days="30",
+        reserved_concurrency="12",
         mode="enforce",
     )
     # When validated
@@ -62,6 +63,7 @@ def test_context_command_line_strings_are_decoded() -> None:
     assert settings.create_trail is False
     assert settings.remediator.max_changes_per_key_per_hour == 5
     assert settings.log_retention_days == 30
+    assert settings.reserved_concurrency == 12
     assert settings.remediator.mode is Mode.ENFORCE
 
 
@@ -86,6 +88,9 @@ def test_context_command_line_strings_are_decoded() -> None:
         ("log_retention_days", "91"),
         ("trail_retention_days", "0"),
         ("powertools_layer_version", "latest"),
+        ("reserved_concurrency", "0"),
+        ("reserved_concurrency", -1),
+        ("reserved_concurrency", "five"),
     ],
 )
 def test_context_bad_value_fails_synth_naming_the_key(key: str, value: Any) -> None:
