@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import aws_logs as logs
+
 from remediator.config import ConfigError, RemediatorConfig, parse_config
 
 # Context key -> default. cdk.json carries the same values (a test keeps them equal).
@@ -41,11 +43,33 @@ _CONFIG_FIELD_TO_KEY = {
     "max_changes_per_key_per_hour": "max_changes_per_key_per_hour",
 }
 
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827}
-    | {2192, 2557, 2922, 3288, 3653}
-)
+# The retention periods CloudWatch Logs accepts (days; "Possible values" of retentionInDays,
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html)
+# and the CDK enum member for each.
+LOG_RETENTION: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
 
 # Deliberately loose: SNS validates the address; this catches lists and typos like "ops".
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -72,6 +96,10 @@ class StackSettings:
     @property
     def allowed_key_patterns(self) -> tuple[str, ...]:
         return self.remediator.allow.keys
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return LOG_RETENTION[self.log_retention_days]
 
 
 def load_settings(get: Callable[[str], Any]) -> StackSettings:
@@ -118,10 +146,10 @@ def load_settings(get: Callable[[str], Any]) -> StackSettings:
             )
 
     log_retention_days = _integer(value("log_retention_days"), "log_retention_days")
-    if log_retention_days not in LOG_RETENTION_DAYS:
+    if log_retention_days not in LOG_RETENTION:
         raise ContextError(
             f"invalid CDK context log_retention_days: {log_retention_days} is not one of "
-            f"CloudWatch Logs' retention periods {sorted(LOG_RETENTION_DAYS)}"
+            f"CloudWatch Logs' retention periods {sorted(LOG_RETENTION)}"
         )
 
     trail_retention_days = _integer(value("trail_retention_days"), "trail_retention_days")

@@ -44,32 +44,6 @@ DLQ_RETENTION = Duration.days(14)
 # sending only, no reading of the queue or its attributes.
 DLQ_SEND_ACTIONS = ("sqs:SendMessage",)
 
-# Days -> the CDK enum (CloudWatch Logs accepts only these periods; see infra.context).
-LOG_RETENTION: dict[int, logs.RetentionDays] = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
-
 # The official Powertools for AWS Lambda (Python) v3 layer, published by AWS in account
 # 017000801446 in every commercial region. It also carries pydantic v2 and aws-xray-sdk.
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
@@ -119,7 +93,7 @@ class Remediator(Construct):
         construct_id: str,
         *,
         config: RemediatorConfig,
-        log_retention_days: int,
+        log_retention: logs.RetentionDays,
         powertools_layer_version: int,
         reserved_concurrency: int,
     ) -> None:
@@ -136,7 +110,7 @@ class Remediator(Construct):
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
-            retention=LOG_RETENTION[log_retention_days],
+            retention=log_retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
 

@@ -35,7 +35,7 @@ class KmsLaunchRemediatorStack(Stack):
             self,
             "Remediator",
             config=settings.remediator,
-            log_retention_days=settings.log_retention_days,
+            log_retention=settings.log_retention,
             powertools_layer_version=settings.powertools_layer_version,
             reserved_concurrency=settings.reserved_concurrency,
         )

@@ -9,9 +9,12 @@ import sys
 from typing import Any
 
 import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Template
 
 from infra.application import create_app
-from infra.context import DEFAULTS, ContextError, load_settings
+from infra.context import DEFAULTS, LOG_RETENTION, ContextError, load_settings
 from remediator.config import Mode
 from tests.infra.conftest import CDK_JSON, ROOT, cdk_json_context
 
@@ -117,3 +120,17 @@ def test_context_app_py_reports_a_bad_value_without_a_traceback(tmp_path: Any) -
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_context_log_retention_table_renders_each_period_as_its_days() -> None:
+    # Given the one table of CloudWatch Logs' retention periods and their CDK enum members
+    stack = Stack(App(), "Retention")
+    for days, retention in LOG_RETENTION.items():
+        logs.LogGroup(stack, f"Days{days}", retention=retention)
+    # When synthesised
+    rendered = sorted(
+        resource["Properties"]["RetentionInDays"]
+        for resource in Template.from_stack(stack).find_resources("AWS::Logs::LogGroup").values()
+    )
+    # Then every entry's enum member means exactly its number of days
+    assert rendered == sorted(LOG_RETENTION)
