@@ -5,13 +5,18 @@ arrives as a string. Each key accepts either form (JSON text for lists and numbe
 ``true``/``false`` for booleans) and any other value fails ``cdk synth`` with a message that
 names the key. The remediator's own part is validated by the model the Lambda uses
 (``remediator.config.parse_config``), so synth and run time reject the same values.
+
+The app sees one merged context (``node.get_all_context()``): cdk.json, ``~/.cdk.json``,
+cdk.context.json, ``-c`` values and the keys the CDK CLI adds itself, all passed in
+``CDK_CONTEXT_JSON``. So a misspelt key is caught by its shape: every key that is not CDK's
+must be one of ``DEFAULTS``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +38,14 @@ DEFAULTS: dict[str, Any] = {
     "powertools_layer_version": 38,
     "reserved_concurrency": 5,
 }
+
+# Context keys that belong to the CDK, not to this app: feature flags ("@aws-cdk/...:flag"),
+# the CLI's own settings ("aws:cdk:..."), context-lookup caches ("availability-zones:account=
+# ...:region=..."), and the two plain keys the CLI writes into cdk.json ("cdk acknowledge",
+# "cdk migrate").
+_CDK_KEY_PREFIX = "@"
+_CDK_KEY_SEPARATOR = ":"
+_CDK_PLAIN_KEYS = frozenset({"acknowledged-issue-numbers", "cdk-migrate"})
 
 # Where each field of RemediatorConfig comes from, to name the context key in errors.
 _CONFIG_FIELD_TO_KEY = {
@@ -102,11 +115,12 @@ class StackSettings:
         return LOG_RETENTION[self.log_retention_days]
 
 
-def load_settings(get: Callable[[str], Any]) -> StackSettings:
-    """Read and validate every context key; ``get`` is ``node.try_get_context``."""
+def load_settings(context: Mapping[str, Any]) -> StackSettings:
+    """Validate the app's context (``node.get_all_context()``): no unknown key, every value."""
+    _reject_unknown_keys(context)
 
     def value(key: str) -> Any:
-        found = get(key)
+        found = context.get(key)
         return DEFAULTS[key] if found is None else found
 
     config_input = {
@@ -176,6 +190,19 @@ def load_settings(get: Callable[[str], Any]) -> StackSettings:
         powertools_layer_version=layer_version,
         reserved_concurrency=reserved_concurrency,
     )
+
+
+def _is_cdk_key(key: str) -> bool:
+    return key.startswith(_CDK_KEY_PREFIX) or _CDK_KEY_SEPARATOR in key or key in _CDK_PLAIN_KEYS
+
+
+def _reject_unknown_keys(context: Mapping[str, Any]) -> None:
+    unknown = sorted(key for key in context if key not in DEFAULTS and not _is_cdk_key(key))
+    if unknown:
+        raise ContextError(
+            f"unknown CDK context key(s) {', '.join(unknown)}; "
+            f"this app's keys are {', '.join(sorted(DEFAULTS))}"
+        )
 
 
 def _name_context_keys(message: str) -> str:

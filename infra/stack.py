@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Annotations, Stack
 from constructs import Construct
 
 from infra.context import StackSettings
@@ -15,7 +15,9 @@ from infra.notifications import Notifications
 from infra.remediator import Remediator
 from infra.state import StateTable
 from infra.trail import ManagementEventsTrail
-from remediator.config import Settings
+from remediator.config import Mode, Settings
+
+ENFORCE_WITHOUT_ALLOWLIST = "kms-launch-remediator:enforceWithEmptyAllowlist"
 
 
 class KmsLaunchRemediatorStack(Stack):
@@ -61,4 +63,25 @@ class KmsLaunchRemediatorStack(Stack):
             if settings.create_trail
             else None
         )
+        self._warn_about_an_enforce_mode_that_can_change_nothing()
         suppress_justified_findings(self)
+
+    def _warn_about_an_enforce_mode_that_can_change_nothing(self) -> None:
+        config = self.settings.remediator
+        if config.mode is not Mode.ENFORCE:
+            return
+        empty = [
+            key
+            for key, patterns in (
+                ("allowed_principals", config.allow.principals),
+                ("allowed_keys", config.allow.keys),
+            )
+            if not patterns
+        ]
+        if empty:
+            Annotations.of(self).add_warning_v2(
+                ENFORCE_WITHOUT_ALLOWLIST,
+                f"mode=enforce with an empty {' and '.join(empty)}: the remediator can change "
+                "no key and will only report refusals. Set both allowlists, e.g. "
+                "-c allowed_principals='[...]' -c allowed_keys='[...]'.",
+            )
