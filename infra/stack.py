@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Annotations, Stack
+from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from infra.context import StackSettings
@@ -63,8 +63,37 @@ class KmsLaunchRemediatorStack(Stack):
             if settings.create_trail
             else None
         )
+        self._outputs()
         self._warn_about_an_enforce_mode_that_can_change_nothing()
         suppress_justified_findings(self)
+
+    def _outputs(self) -> None:
+        """What an operator needs after a deploy: ids are stable, so scripts may rely on them."""
+        remediator = self.remediator
+        outputs = {
+            "FunctionName": (
+                remediator.function.function_name,
+                "The remediator Lambda function (its logs, metrics and configuration)",
+            ),
+            "StateTableName": (
+                self.state.table.table_name,
+                "The state table: pass it as --state-table to history, rollback and replay",
+            ),
+            "TopicArn": (
+                self.notifications.topic.topic_arn,
+                "The notification topic: one message per outcome, and the alarms",
+            ),
+            "DeadLetterQueueUrl": (
+                remediator.dlq.queue_url,
+                "The dead-letter queue: events that failed delivery or every retry",
+            ),
+            "RemediatorRoleArn": (
+                remediator.role.role_arn,
+                "The remediator's IAM role: name it in a key owner's policy for cross-account grants",
+            ),
+        }
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(self, output_id, value=value, description=description)
 
     def _warn_about_an_enforce_mode_that_can_change_nothing(self) -> None:
         config = self.settings.remediator
