@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup test unit lint synth deploy diff demo bench clean
+.PHONY: help setup test unit lint synth deploy diff destroy demo bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ diff: setup ## show what a deploy would change
 
 deploy: setup ## deploy to the account and region of your AWS credentials
 	npx cdk deploy
+
+destroy: setup ## delete the stack; its state table, trail buckets and log group stay (README: Uninstall)
+	npx cdk destroy
 
 demo: setup ## run every case of the domain end to end on an embedded AWS emulator
 	$(PY) -m tests.e2e.demo

@@ -17,7 +17,7 @@ STACK_NAME = "KmsLaunchRemediator"
 def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
     """The app ``app.py`` synthesises; tests pass ``context`` (the CLI passes it itself)."""
     app = App(context=dict(context) if context is not None else None, outdir=outdir)
-    settings = load_settings(app.node.try_get_context)
+    settings = load_settings(app.node.get_all_context())
     KmsLaunchRemediatorStack(
         app,
         STACK_NAME,

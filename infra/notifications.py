@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+# The topic key protects messages in flight only: nothing stays encrypted under it once the topic
+# is gone, so deleting the stack schedules its deletion (cancellable during this window) instead
+# of leaving an unused key behind.
+TOPIC_KEY_PENDING_WINDOW = Duration.days(30)
 
 
 class Notifications(Construct):
@@ -24,6 +29,8 @@ class Notifications(Construct):
             "TopicKey",
             description="Encrypts the KMS launch remediator's notification topic",
             enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=TOPIC_KEY_PENDING_WINDOW,
         )
         # CloudWatch alarms publish as the CloudWatch service, which must use the key.
         self.key.add_to_resource_policy(

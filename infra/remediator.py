@@ -1,17 +1,17 @@
 """The remediator Lambda: function, role, log group, async failure handling, engine grants.
 
-The IAM actions come from ``remediator.permissions`` (declared next to the adapter that calls
-them); this module only decides the resources each group may touch.
+The IAM actions and their conditions come from ``remediator.permissions`` (declared next to the
+code that calls them); this module only decides the resources each group may touch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import jsii
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -39,32 +39,10 @@ MEMORY_MB = 256
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE = Duration.hours(1)
 DLQ_RETENTION = Duration.days(14)
-
-# Days -> the CDK enum (CloudWatch Logs accepts only these periods; see infra.context).
-LOG_RETENTION: dict[int, logs.RetentionDays] = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
+# What Lambda needs to deliver a failed async invocation's record to an SQS destination
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html):
+# sending only, no reading of the queue or its attributes.
+DLQ_SEND_ACTIONS = ("sqs:SendMessage",)
 
 # The official Powertools for AWS Lambda (Python) v3 layer, published by AWS in account
 # 017000801446 in every commercial region. It also carries pydantic v2 and aws-xray-sdk.
@@ -80,6 +58,32 @@ def powertools_layer_arn(version: int) -> str:
     )
 
 
+@jsii.implements(lambda_.IDestination)
+class SendOnlyQueueDestination:
+    """An SQS on-failure destination granting only ``sqs:SendMessage``. (CDK's
+    ``SqsDestination`` grants ``grant_send_messages``, which adds GetQueueAttributes and
+    GetQueueUrl, neither of which Lambda needs to deliver.)"""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(
+        self,
+        _scope: Construct,
+        fn: lambda_.IFunction,
+        *,
+        type: lambda_.DestinationType | None = None,
+    ) -> lambda_.DestinationConfig:
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SendFailedInvocationsToTheDlq",
+                actions=list(DLQ_SEND_ACTIONS),
+                resources=[self.queue.queue_arn],
+            )
+        )
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
+
+
 class Remediator(Construct):
     """The function plus its dead-letter queue; ``function`` and ``dlq`` are for wiring."""
 
@@ -89,8 +93,9 @@ class Remediator(Construct):
         construct_id: str,
         *,
         config: RemediatorConfig,
-        log_retention_days: int,
+        log_retention: logs.RetentionDays,
         powertools_layer_version: int,
+        reserved_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -105,7 +110,7 @@ class Remediator(Construct):
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
-            retention=LOG_RETENTION[log_retention_days],
+            retention=log_retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
 
@@ -133,12 +138,15 @@ class Remediator(Construct):
             ],
             timeout=TIMEOUT,
             memory_size=MEMORY_MB,
+            # Bounds a storm: events beyond it are throttled and retried by Lambda's async
+            # queue (up to ASYNC_MAX_EVENT_AGE), instead of piling up on one key's lock.
+            reserved_concurrent_executions=reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
             max_event_age=ASYNC_MAX_EVENT_AGE,
-            on_failure=destinations.SqsDestination(self.dlq),
+            on_failure=SendOnlyQueueDestination(self.dlq),
             environment={
                 Settings.ENV_CONFIG: config.model_dump_json(),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
@@ -149,14 +157,19 @@ class Remediator(Construct):
             iam.Policy(
                 self,
                 "EnginePolicy",
-                statements=engine_statements(Stack.of(self), config.allow.keys),
+                statements=engine_statements(
+                    Stack.of(self), config.allow.keys, config.allow.principals
+                ),
             )
         )
 
 
-def engine_statements(stack: Stack, allowed_keys: tuple[str, ...]) -> list[iam.PolicyStatement]:
-    """The engine's IAM statements: writes only on allowlisted keys, reads as narrow as IAM
-    allows, and an explicit Deny of the key-policy lockout bypass."""
+def engine_statements(
+    stack: Stack, allowed_keys: tuple[str, ...], allowed_principals: tuple[str, ...]
+) -> list[iam.PolicyStatement]:
+    """The engine's IAM statements: writes only on allowlisted keys (grants only for allowlisted
+    principals and the grant remedy's operations), reads as narrow as IAM allows, and an
+    explicit Deny of the key-policy lockout bypass."""
     statements = [
         iam.PolicyStatement(
             sid="DescribeAnyKey",
@@ -193,9 +206,20 @@ def engine_statements(stack: Stack, allowed_keys: tuple[str, ...]) -> list[iam.P
                 resources=list(allowed_keys),
             ),
             iam.PolicyStatement(
-                sid="WriteAllowlistedKeys",
-                actions=list(permissions.KEY_WRITE_ACTIONS),
+                sid="WriteAllowlistedKeyPolicies",
+                actions=list(permissions.KEY_POLICY_WRITE_ACTIONS),
                 resources=list(allowed_keys),
             ),
         ]
+    # With no principal allowlisted the engine never wants a grant: grant nothing, rather than
+    # a GranteePrincipal condition with an empty list of values.
+    if allowed_keys and allowed_principals:
+        statements.append(
+            iam.PolicyStatement(
+                sid="GrantOnAllowlistedKeys",
+                actions=list(permissions.GRANT_WRITE_ACTIONS),
+                resources=list(allowed_keys),
+                conditions=permissions.grant_write_conditions(allowed_principals),
+            )
+        )
     return statements

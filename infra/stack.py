@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from infra.context import StackSettings
@@ -15,7 +15,9 @@ from infra.notifications import Notifications
 from infra.remediator import Remediator
 from infra.state import StateTable
 from infra.trail import ManagementEventsTrail
-from remediator.config import Settings
+from remediator.config import Mode, Settings
+
+ENFORCE_WITHOUT_ALLOWLIST = "kms-launch-remediator:enforceWithEmptyAllowlist"
 
 
 class KmsLaunchRemediatorStack(Stack):
@@ -35,15 +37,16 @@ class KmsLaunchRemediatorStack(Stack):
             self,
             "Remediator",
             config=settings.remediator,
-            log_retention_days=settings.log_retention_days,
+            log_retention=settings.log_retention,
             powertools_layer_version=settings.powertools_layer_version,
+            reserved_concurrency=settings.reserved_concurrency,
         )
         function = self.remediator.function
 
         function.add_environment(Settings.ENV_TOPIC, self.notifications.topic.topic_arn)
         function.add_environment(Settings.ENV_STATE_TABLE, self.state.table.table_name)
         self.notifications.topic.grant_publish(function)
-        self.state.table.grant_read_write_data(function)
+        self.state.grant_engine_access(function)
 
         self.detection = Detection(self, "Detection", function=function, dlq=self.remediator.dlq)
         self.monitoring = Monitoring(
@@ -60,4 +63,54 @@ class KmsLaunchRemediatorStack(Stack):
             if settings.create_trail
             else None
         )
+        self._outputs()
+        self._warn_about_an_enforce_mode_that_can_change_nothing()
         suppress_justified_findings(self)
+
+    def _outputs(self) -> None:
+        """What an operator needs after a deploy: ids are stable, so scripts may rely on them."""
+        remediator = self.remediator
+        outputs = {
+            "FunctionName": (
+                remediator.function.function_name,
+                "The remediator Lambda function (its logs, metrics and configuration)",
+            ),
+            "StateTableName": (
+                self.state.table.table_name,
+                "The state table: pass it as --state-table to history, rollback and replay",
+            ),
+            "TopicArn": (
+                self.notifications.topic.topic_arn,
+                "The notification topic: one message per outcome, and the alarms",
+            ),
+            "DeadLetterQueueUrl": (
+                remediator.dlq.queue_url,
+                "The dead-letter queue: events that failed delivery or every retry",
+            ),
+            "RemediatorRoleArn": (
+                remediator.role.role_arn,
+                "The remediator's IAM role: name it in a key owner's policy for cross-account grants",
+            ),
+        }
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(self, output_id, value=value, description=description)
+
+    def _warn_about_an_enforce_mode_that_can_change_nothing(self) -> None:
+        config = self.settings.remediator
+        if config.mode is not Mode.ENFORCE:
+            return
+        empty = [
+            key
+            for key, patterns in (
+                ("allowed_principals", config.allow.principals),
+                ("allowed_keys", config.allow.keys),
+            )
+            if not patterns
+        ]
+        if empty:
+            Annotations.of(self).add_warning_v2(
+                ENFORCE_WITHOUT_ALLOWLIST,
+                f"mode=enforce with an empty {' and '.join(empty)}: the remediator can change "
+                "no key and will only report refusals. Set both allowlists, e.g. "
+                "-c allowed_principals='[...]' -c allowed_keys='[...]'.",
+            )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from remediator import state_schema
+from remediator import permissions, state_schema
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -41,4 +42,26 @@ class StateTable(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def grant_engine_access(self, grantee: iam.IGrantable) -> None:
+        """The item calls the engine makes (``permissions.STATE_TABLE_ACTIONS``) on this table,
+        and an explicit Deny of updating or deleting an audit item, so that no code path, not
+        even a bug, can rewrite the audit trail."""
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="StateTableItems",
+                actions=list(permissions.STATE_TABLE_ACTIONS),
+                resources=[self.table.table_arn],
+            )
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DenyAuditItemChanges",
+                effect=iam.Effect.DENY,
+                actions=list(permissions.AUDIT_PROTECTED_ACTIONS),
+                resources=[self.table.table_arn],
+                conditions=permissions.audit_protection_conditions(),
+            )
         )

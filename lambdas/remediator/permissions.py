@@ -1,12 +1,41 @@
-"""The IAM actions the remediator's AWS adapter calls, declared once.
+"""The IAM actions the remediator calls, and the conditions that narrow them, declared once.
 
 The stack grants exactly these (asserted by ``tests/infra/test_permissions.py``), and
 ``tests/integration/test_permissions_used.py`` records the calls the engine makes on every path:
 an undeclared call, or a declared action no path uses, fails the tests, not production.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from remediator import state_schema
+from remediator.policy import GRANT_OPERATIONS
+
 # Writes. Granted only on the allowlisted key ARN patterns, never on "*".
-KEY_WRITE_ACTIONS: tuple[str, ...] = ("kms:PutKeyPolicy", "kms:CreateGrant")
+KEY_POLICY_WRITE_ACTIONS: tuple[str, ...] = ("kms:PutKeyPolicy",)
+GRANT_WRITE_ACTIONS: tuple[str, ...] = ("kms:CreateGrant",)
+KEY_WRITE_ACTIONS: tuple[str, ...] = KEY_POLICY_WRITE_ACTIONS + GRANT_WRITE_ACTIONS
+
+
+def grant_write_conditions(grantee_patterns: Iterable[str]) -> dict[str, Any]:
+    """The conditions on ``kms:CreateGrant``: only the grant remedy's operations, only for an
+    allowlisted principal, so even a bug cannot grant more or to someone else.
+
+    AWS KMS condition keys (https://docs.aws.amazon.com/kms/latest/developerguide/
+    conditions-kms.html#conditions-kms-grant-operations and #conditions-kms-grantee-principal):
+    ``kms:GrantOperations`` is multi-valued; ``ForAllValues`` requires every operation in the
+    request to be one of the policy's (an empty set would also match, but CreateGrant rejects a
+    request without operations). ``kms:GranteePrincipal`` is single-valued, the request's
+    ``GranteePrincipal`` parameter, matched here with ``StringLike`` against the principal
+    allowlist (IAM's ``*`` and ``?`` are the allowlist's glob characters).
+    """
+    return {
+        "ForAllValues:StringEquals": {"kms:GrantOperations": list(GRANT_OPERATIONS)},
+        "StringLike": {"kms:GranteePrincipal": list(grantee_patterns)},
+    }
+
 
 # Reads of a key. Granted on the allowlisted key ARN patterns plus, for DescribeKey (used to
 # resolve aliases and tell AWS-managed keys apart before the allowlist can be checked), "*".
@@ -29,3 +58,31 @@ UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
 
 # Reads of IAM principals, to refuse principals that do not exist. Scoped to this account.
 PRINCIPAL_READ_ACTIONS: tuple[str, ...] = ("iam:GetRole", "iam:GetUser")
+
+# The state table's item calls: the lock, intents, audit, counters and incidents
+# (remediator.state), and powertools' DynamoDBPersistenceLayer for idempotency records
+# (get_item, put_item, update_item, delete_item). No Scan, no Batch*, no DescribeTable.
+STATE_TABLE_ACTIONS: tuple[str, ...] = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+)
+
+# Audit items are written once and never changed: these are denied on them.
+AUDIT_PROTECTED_ACTIONS: tuple[str, ...] = ("dynamodb:UpdateItem", "dynamodb:DeleteItem")
+
+
+def audit_protection_conditions() -> dict[str, Any]:
+    """The condition that makes the Deny of ``AUDIT_PROTECTED_ACTIONS`` apply to audit items only.
+
+    ``dynamodb:LeadingKeys`` is the request's partition-key values (plural even for single-item
+    calls; https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+    specifying-conditions.html). DynamoDB's examples pair it with ``ForAllValues`` to *allow*
+    only some keys; to *deny* a prefix, ``ForAnyValue`` is the set operator that matches when
+    any partition key of the request is an audit key, and never matches a request without one
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/
+    reference_policies_condition-single-vs-multi-valued-context-keys.html).
+    """
+    return {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": [state_schema.AUDIT_PREFIX + "*"]}}

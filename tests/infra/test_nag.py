@@ -10,9 +10,14 @@ from aws_cdk.assertions import Annotations, Match
 from tests.infra.conftest import Synthesized, synth
 
 WILDCARD_KEYS = "arn:aws:kms:eu-west-1:111122223333:key/*"
+WILDCARD_PRINCIPALS = "arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/*"
 CONTEXTS: list[dict[str, Any]] = [
     {},
-    {"allowed_keys": [WILDCARD_KEYS], "notification_emails": ["secops@example.com"]},
+    {
+        "allowed_keys": [WILDCARD_KEYS],
+        "allowed_principals": [WILDCARD_PRINCIPALS],
+        "notification_emails": ["secops@example.com"],
+    },
     {"create_trail": False, "mode": "enforce"},
 ]
 
@@ -38,8 +43,8 @@ def test_nag_no_unsuppressed_errors_or_warnings(context: dict[str, Any]) -> None
 
 
 def test_nag_suppressions_are_exactly_the_reviewed_ones() -> None:
-    # Given the app with a wildcard allowlist entry (the widest suppression set)
-    synthesized = synth(allowed_keys=[WILDCARD_KEYS])
+    # Given the app with wildcard allowlist entries (the widest suppression set)
+    synthesized = synth(allowed_keys=[WILDCARD_KEYS], allowed_principals=[WILDCARD_PRINCIPALS])
     remediator = synthesized.stack.remediator
     role_policy = synthesized.logical_id(
         remediator.role.node.find_child("DefaultPolicy").node.default_child
@@ -77,7 +82,9 @@ def test_nag_suppressions_are_exactly_the_reviewed_ones() -> None:
 
 def test_nag_suppressions_give_specific_reasons() -> None:
     # Given every suppression in the widest configuration
-    suppressions = _suppressions(synth(allowed_keys=[WILDCARD_KEYS]))
+    suppressions = _suppressions(
+        synth(allowed_keys=[WILDCARD_KEYS], allowed_principals=[WILDCARD_PRINCIPALS])
+    )
     # When reading the reasons
     reasons = [rule["reason"] for _, rule in suppressions]
     # Then each explains itself (no boilerplate, no duplicates)

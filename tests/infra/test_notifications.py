@@ -41,6 +41,18 @@ def test_topic_encrypted_with_rotating_customer_managed_key(default: Synthesized
     assert key["Properties"]["EnableKeyRotation"] is True
 
 
+def test_topic_key_deletion_is_scheduled_with_the_stack(default: Synthesized) -> None:
+    # Given the topic's key
+    notifications = default.stack.notifications
+    key = default.resources("AWS::KMS::Key")[
+        default.logical_id(notifications.key.node.default_child)
+    ]
+    # When reading what happens to it when the stack is deleted
+    # Then it is not left behind: its deletion is scheduled, cancellable for 30 days
+    assert key["DeletionPolicy"] == "Delete"
+    assert key["Properties"]["PendingWindowInDays"] == 30
+
+
 def test_topic_key_policy_lets_cloudwatch_alarms_use_it(default: Synthesized) -> None:
     # Given the topic key's policy
     notifications = default.stack.notifications

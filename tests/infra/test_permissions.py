@@ -6,14 +6,21 @@ from typing import Any
 
 import pytest
 
-from remediator import permissions
+from remediator import permissions, state_schema
+from remediator.policy import GRANT_OPERATIONS
 from tests.infra.conftest import Synthesized, allow_statements, as_list, identity_statements, synth
 
 OWN_KEYS = "arn:aws:kms:eu-west-1:111122223333:key/*"
 OTHER_KEY = "arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321"
 ALLOWLIST = [OWN_KEYS, OTHER_KEY]
+SLR = "arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling*"
+OPS_ROLE = "arn:aws:iam::444455556666:role/ops/launcher"
+PRINCIPALS = [SLR, OPS_ROLE]
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 KEY_SCOPED = set(permissions.KEY_WRITE_ACTIONS) | set(permissions.KEY_READ_ACTIONS)
+UNCONDITIONED_KEY_SCOPED = set(permissions.KEY_POLICY_WRITE_ACTIONS) | set(
+    permissions.KEY_READ_ACTIONS
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +30,7 @@ def default() -> Synthesized:
 
 @pytest.fixture(scope="module")
 def allowlisted() -> Synthesized:
-    return synth(allowed_keys=ALLOWLIST)
+    return synth(allowed_keys=ALLOWLIST, allowed_principals=PRINCIPALS)
 
 
 def _actions(statement: dict[str, Any]) -> set[str]:
@@ -34,7 +41,9 @@ def _granting(synthesized: Synthesized, action: str) -> list[dict[str, Any]]:
     return [s for s in allow_statements(synthesized) if action in _actions(s)]
 
 
-@pytest.mark.parametrize("context", [{}, {"allowed_keys": ALLOWLIST}])
+@pytest.mark.parametrize(
+    "context", [{}, {"allowed_keys": ALLOWLIST, "allowed_principals": PRINCIPALS}]
+)
 def test_identity_policies_have_no_wildcard_or_iam_write_actions(context: dict[str, Any]) -> None:
     # Given the app with or without an allowlist
     synthesized = synth(**context)
@@ -46,17 +55,61 @@ def test_identity_policies_have_no_wildcard_or_iam_write_actions(context: dict[s
     assert not [a for a in actions if a.startswith(("iam:Update", "iam:Delete", "iam:PassRole"))]
 
 
-def test_key_writes_and_reads_only_on_allowlisted_patterns(allowlisted: Synthesized) -> None:
+def test_key_policy_writes_and_key_reads_only_on_allowlisted_patterns(
+    allowlisted: Synthesized,
+) -> None:
     # Given allowed_keys with a same-account glob and a cross-account key
-    # When finding the statements that grant each key-scoped action
-    for action in sorted(KEY_SCOPED):
+    # When finding the statements that grant each key-scoped action but CreateGrant
+    for action in sorted(UNCONDITIONED_KEY_SCOPED):
         statements = _granting(allowlisted, action)
         # Then exactly one statement grants it, on exactly the allowlisted patterns
         assert len(statements) == 1, action
         assert as_list(statements[0]["Resource"]) == ALLOWLIST
         assert "Condition" not in statements[0]
-    write = _granting(allowlisted, permissions.KEY_WRITE_ACTIONS[0])[0]
-    assert _actions(write) == set(permissions.KEY_WRITE_ACTIONS)
+
+
+def test_create_grant_only_for_grant_operations_and_allowlisted_grantees(
+    allowlisted: Synthesized,
+) -> None:
+    # Given allowed_keys and allowed_principals
+    # When finding the statements that grant kms:CreateGrant
+    statements = _granting(allowlisted, "kms:CreateGrant")
+    # Then one statement grants it on the allowlisted keys, only for the grant remedy's
+    # operations and only to an allowlisted principal
+    assert statements == [
+        {
+            "Sid": "GrantOnAllowlistedKeys",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": ALLOWLIST,
+            "Condition": {
+                "ForAllValues:StringEquals": {
+                    "kms:GrantOperations": [
+                        "Decrypt",
+                        "GenerateDataKeyWithoutPlaintext",
+                        "ReEncryptFrom",
+                        "ReEncryptTo",
+                        "CreateGrant",
+                    ]
+                },
+                "StringLike": {"kms:GranteePrincipal": PRINCIPALS},
+            },
+        }
+    ]
+    # And those operations are the ones the grant remedy asks for
+    assert statements[0]["Condition"]["ForAllValues:StringEquals"]["kms:GrantOperations"] == (
+        list(GRANT_OPERATIONS)
+    )
+
+
+def test_create_grant_absent_without_a_principal_allowlist() -> None:
+    # Given allowed_keys but no allowed_principals
+    synthesized = synth(allowed_keys=ALLOWLIST)
+    # When collecting the granted KMS writes
+    granted = {a for s in allow_statements(synthesized) for a in _actions(s)}
+    # Then no grant can be created (there is no principal to create it for)
+    assert "kms:CreateGrant" not in granted
+    assert set(permissions.KEY_POLICY_WRITE_ACTIONS) <= granted
 
 
 def test_key_writes_absent_without_an_allowlist(default: Synthesized) -> None:
@@ -109,27 +162,40 @@ def test_every_declared_engine_action_is_granted(allowlisted: Synthesized) -> No
         | set(permissions.KEY_DESCRIBE_ACTIONS)
         | set(permissions.UNSCOPED_READ_ACTIONS)
         | set(permissions.PRINCIPAL_READ_ACTIONS)
+        | set(permissions.STATE_TABLE_ACTIONS)
     )
-    # When collecting the granted actions (with an allowlist)
+    # When collecting the granted actions (with both allowlists)
     granted = {a for s in allow_statements(allowlisted) for a in _actions(s)}
     # Then none is missing
     assert declared - granted == set()
 
 
-def test_key_policy_lockout_bypass_is_denied(default: Synthesized) -> None:
-    # Given the engine's policy
-    denies = [s for s in identity_statements(default) if s["Effect"] == "Deny"]
-    # When reading its Deny statements
-    # Then PutKeyPolicy with BypassPolicyLockoutSafetyCheck=true is refused on every key
+def test_denies_are_the_lockout_bypass_and_audit_item_changes(default: Synthesized) -> None:
+    # Given the state table
+    table = default.resolve(default.stack.state.table.table_arn)
+    # When reading every Deny statement of the function's policies
+    denies = sorted(
+        (s for s in identity_statements(default) if s["Effect"] == "Deny"), key=lambda s: s["Sid"]
+    )
+    # Then PutKeyPolicy with BypassPolicyLockoutSafetyCheck=true is refused on every key, and
+    # no audit item (partition key audit#...) can be updated or deleted
     assert denies == [
+        {
+            "Sid": "DenyAuditItemChanges",
+            "Effect": "Deny",
+            "Action": ["dynamodb:DeleteItem", "dynamodb:UpdateItem"],
+            "Resource": table,
+            "Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["audit#*"]}},
+        },
         {
             "Sid": "DenyPolicyLockoutBypass",
             "Effect": "Deny",
             "Action": "kms:PutKeyPolicy",
             "Resource": "*",
             "Condition": {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}},
-        }
+        },
     ]
+    assert state_schema.AUDIT_PREFIX == "audit#"
 
 
 def test_publish_only_to_the_notification_topic(default: Synthesized) -> None:
@@ -141,18 +207,45 @@ def test_publish_only_to_the_notification_topic(default: Synthesized) -> None:
     assert [(s["Action"], s["Resource"]) for s in sns] == [("sns:Publish", topic)]
 
 
-def test_dynamodb_access_only_on_the_state_table(default: Synthesized) -> None:
+def test_dynamodb_item_calls_only_on_the_state_table(default: Synthesized) -> None:
     # Given the state table
     table = default.resolve(default.stack.state.table.table_arn)
-    # When finding the statements that grant dynamodb actions
+    # When finding the statements that allow dynamodb actions
     ddb = [
         s for s in allow_statements(default) if any(a.startswith("dynamodb:") for a in _actions(s))
     ]
-    # Then they read and write that table only (it has no indexes)
-    assert ddb
-    assert all(as_list(statement["Resource"]) == [table] for statement in ddb)
-    actions = {a for s in ddb for a in _actions(s)}
-    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions
+    # Then one statement allows the item calls of the state code and powertools idempotency,
+    # on that table only (it has no indexes): no Scan, no Batch*, no DescribeTable
+    assert ddb == [
+        {
+            "Sid": "StateTableItems",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
+            "Resource": table,
+        }
+    ]
+
+
+def test_dlq_access_is_sending_only(default: Synthesized) -> None:
+    # Given the remediator's dead-letter queue
+    dlq = default.resolve(default.stack.remediator.dlq.queue_arn)
+    # When finding the statements that allow sqs actions
+    sqs = [s for s in allow_statements(default) if any(a.startswith("sqs:") for a in _actions(s))]
+    # Then the function may only send to it (Lambda's on-failure destination), not read it
+    assert sqs == [
+        {
+            "Sid": "SendFailedInvocationsToTheDlq",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": dlq,
+        }
+    ]
 
 
 def test_kms_use_of_the_topic_key_only(default: Synthesized) -> None:

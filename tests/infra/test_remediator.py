@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from infra.remediator import HANDLER, POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME
+from remediator import state_schema
 from remediator.config import Settings, load_config, parse_config
 from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 from tests.infra.conftest import Synthesized, cdk_json_context, synth
@@ -40,6 +41,25 @@ def test_function_runtime_arm64_handler_timeout_and_memory(deployed: Synthesized
     assert function["Handler"] == HANDLER == "remediator.handler.handler"
     assert function["Timeout"] == 120
     assert function["MemorySize"] == 256
+
+
+def test_function_timeout_is_outlived_by_the_lock_lease(deployed: Synthesized) -> None:
+    # Given the deployed function's timeout and the lock's lease
+    timeout = _function(deployed)["Timeout"]
+    # When comparing them
+    # Then a lock always outlives the invocation holding it, with the margin for its release
+    assert timeout == 120
+    assert timeout + state_schema.LOCK_MARGIN_SECONDS <= state_schema.LOCK_LEASE_SECONDS
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 5), ("12", 12)])
+def test_function_reserved_concurrency_from_context(value: str | None, expected: int) -> None:
+    # Given the default reserved concurrency, or one given on the command line
+    synthesized = synth() if value is None else synth(reserved_concurrency=value)
+    # When reading the function
+    # Then at most that many invocations run at once; a storm queues behind them
+    assert _function(synthesized)["ReservedConcurrentExecutions"] == expected
+    assert cdk_json_context()["reserved_concurrency"] == 5
 
 
 def test_function_env_var_names_equal_settings_plus_powertools(deployed: Synthesized) -> None:
