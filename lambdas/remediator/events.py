@@ -81,7 +81,7 @@ _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}\Z")
 _ASG_NAME = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 _MESSAGE_KEY_ARN = re.compile(r"on resource: (arn:[^\s]+:key/[^\s]+?)\.?(?:\s|$)")
 _MESSAGE_ACTION = re.compile(r"not authorized to perform: kms:(\w+)")
-_EC2_GRANTEE_INSTANCE = re.compile(r":aws:ec2-infrastructure:(i-[0-9a-f]{8,17})\Z")
+_EC2_GRANTEE_INSTANCE = re.compile(r"^[0-9]{12}:aws:ec2-infrastructure:(i-[0-9a-f]{8,17})\Z")
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def _is_launcher_slr(principal: Principal | None) -> bool:
 
 def _grantee_instance(params: Mapping[str, Any]) -> str | None:
     grantee = params.get("granteePrincipal")
-    match = _EC2_GRANTEE_INSTANCE.search(grantee) if isinstance(grantee, str) else None
+    match = _EC2_GRANTEE_INSTANCE.match(grantee) if isinstance(grantee, str) else None
     return match.group(1) if match else None
 
 

@@ -728,9 +728,19 @@ def test_events_ec2_internal_call_names_the_caller_not_the_grantee() -> None:
         ("arn:aws:iam::111122223333:role/Other", None),
         ("111122223333:aws:ec2-infrastructure:i-XYZ", None),
         ("111122223333:aws:ec2-infrastructure:i-0123456789abcdef0/extra", None),
+        ("role/x:aws:ec2-infrastructure:i-0123456789abcdef0", None),
+        ("1111222233334:aws:ec2-infrastructure:i-0123456789abcdef0", None),
         (42, None),
     ],
-    ids=["short-instance-id", "role-grantee", "bad-instance-id", "trailing-text", "non-string"],
+    ids=[
+        "short-instance-id",
+        "role-grantee",
+        "bad-instance-id",
+        "trailing-text",
+        "prefix-not-an-account",
+        "prefix-13-digits",
+        "non-string",
+    ],
 )
 def test_events_instance_id_comes_from_ec2_infrastructure_grantee(
     grantee: object, instance: str | None
