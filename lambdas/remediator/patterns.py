@@ -6,14 +6,18 @@ the tests can ``put_rule`` it into the emulator. Any change here changes what is
 
 from typing import Any
 
-CREATE_GRANT_DENIED: dict[str, Any] = {
+from remediator.events import ACCESS_DENIED_PREFIX, LAUNCH_KMS_CALLS
+
+# Every denied KMS call EC2 makes for a launch. The rule selects them all; the parser then keeps
+# only those AWS made on the launcher's behalf (remediator.events.AWS_LAUNCH_CALLERS).
+KMS_CALL_DENIED: dict[str, Any] = {
     "source": ["aws.kms"],
     "detail-type": ["AWS API Call via CloudTrail"],
     "detail": {
         "eventSource": ["kms.amazonaws.com"],
-        "eventName": ["CreateGrant"],
+        "eventName": list(LAUNCH_KMS_CALLS),
         # Both "AccessDenied" and "AccessDeniedException" are seen in the wild.
-        "errorCode": [{"prefix": "AccessDenied"}],
+        "errorCode": [{"prefix": ACCESS_DENIED_PREFIX}],
     },
 }
 
@@ -30,7 +34,7 @@ ASG_LAUNCH_UNSUCCESSFUL: dict[str, Any] = {
 
 # Stable rule names (construct ids in the stack, rule names in the emulator).
 RULES: dict[str, dict[str, Any]] = {
-    "CreateGrantDenied": CREATE_GRANT_DENIED,
+    "KmsCallDenied": KMS_CALL_DENIED,
     "InstanceStoppedOrTerminated": INSTANCE_STOPPED_OR_TERMINATED,
     "AsgLaunchUnsuccessful": ASG_LAUNCH_UNSUCCESSFUL,
 }

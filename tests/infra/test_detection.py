@@ -19,18 +19,28 @@ from remediator.patterns import RULES
 from tests.infra.conftest import EVENTS_DIR, Synthesized, synth
 
 REGION = "eu-west-1"
-GRANT = "CreateGrantDenied"
+KMS = "KmsCallDenied"
 STATE = "InstanceStoppedOrTerminated"
 ASG = "AsgLaunchUnsuccessful"
 
 # Fixture file (tests/events) -> the rules that must select it. Every fixture must be listed.
 FIXTURE_EXPECTATIONS: dict[str, set[str]] = {
-    "case1_asg_slr_create_grant_access_denied.json": {GRANT},
-    "case2_asg_custom_slr_create_grant_access_denied_exception.json": {GRANT},
-    "case3_cross_account_asg_create_grant.json": {GRANT},
-    "case4_copied_ami_user_create_grant.json": {GRANT},
-    "case5_user_start_instances_create_grant.json": {GRANT},
-    "case6_saas_scheduler_role_create_grant.json": {GRANT},
+    "case1_asg_slr_create_grant_access_denied.json": {KMS},
+    "case2_asg_custom_slr_create_grant_access_denied_exception.json": {KMS},
+    "case3_cross_account_asg_create_grant.json": {KMS},
+    "case4_copied_ami_user_create_grant.json": {KMS},
+    "case5_user_start_instances_create_grant.json": {KMS},
+    "case6_saas_scheduler_role_create_grant.json": {KMS},
+    "karpenter_controller_role_generate_data_key_without_plaintext.json": {KMS},
+    "eks_node_group_asg_slr_generate_data_key_without_plaintext.json": {KMS},
+    "asg_custom_slr_generate_data_key.json": {KMS},
+    "user_run_instances_decrypt.json": {KMS},
+    "copied_ami_user_reencrypt.json": {KMS},
+    "saas_scheduler_role_describe_key.json": {KMS},
+    "spot_slr_create_grant.json": {KMS},
+    # The rule selects every denied launch call; the parser ignores those AWS did not make.
+    "laptop_user_create_grant_for_spot_slr.json": {KMS},
+    "kms_decrypt_access_denied.json": {KMS},
     "ec2_state_change_stopped.json": {STATE},
     "ec2_state_change_terminated.json": {STATE},
     "ec2_state_change_running.json": set(),
@@ -38,36 +48,61 @@ FIXTURE_EXPECTATIONS: dict[str, set[str]] = {
     # The rule selects every unsuccessful launch; the engine decides it is not a KMS failure.
     "asg_launch_unsuccessful_other_error.json": {ASG},
     "kms_create_grant_success.json": set(),
-    "kms_decrypt_access_denied.json": set(),
 }
 
 
-def _kms_call(event_name: str, error_code: str | None, source: str = "aws.kms") -> dict[str, Any]:
-    detail: dict[str, Any] = {"eventSource": "kms.amazonaws.com", "eventName": event_name}
+def _kms_call(
+    event_name: str,
+    error_code: str | None,
+    source: str = "aws.kms",
+    event_source: str = "kms.amazonaws.com",
+) -> dict[str, Any]:
+    detail: dict[str, Any] = {"eventSource": event_source, "eventName": event_name}
     if error_code is not None:
         detail["errorCode"] = error_code
     return {"source": source, "detail-type": "AWS API Call via CloudTrail", "detail": detail}
 
 
+# The denied calls EC2 makes for a launch, spelled out here (not read from the code under test).
+LAUNCH_CALLS = (
+    "CreateGrant",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKey",
+    "Decrypt",
+    "ReEncrypt",
+    "DescribeKey",
+)
+DENIED_CODES = ("AccessDenied", "AccessDeniedException")
+
 # Minimal inline events: positive controls and the near misses the fixtures do not cover.
 INLINE_EVENTS: dict[str, tuple[dict[str, Any], set[str]]] = {
-    "grant_access_denied": (_kms_call("CreateGrant", "AccessDenied"), {GRANT}),
-    "grant_access_denied_exception": (_kms_call("CreateGrant", "AccessDeniedException"), {GRANT}),
-    "grant_throttled": (_kms_call("CreateGrant", "ThrottlingException"), set()),
+    **{
+        f"{name}_{code}": (_kms_call(name, code), {KMS})
+        for name in LAUNCH_CALLS
+        for code in DENIED_CODES
+    },
+    **{f"{name}_succeeded": (_kms_call(name, None), set()) for name in LAUNCH_CALLS},
+    **{
+        f"{name}_throttled": (_kms_call(name, "ThrottlingException"), set())
+        for name in LAUNCH_CALLS
+    },
+    **{
+        f"{name}_denied_from_other_source": (_kms_call(name, "AccessDenied", "aws.ec2"), set())
+        for name in LAUNCH_CALLS
+    },
+    "grant_invalid_state": (_kms_call("CreateGrant", "KMSInvalidStateException"), set()),
+    "decrypt_invalid_ciphertext": (_kms_call("Decrypt", "InvalidCiphertextException"), set()),
     "grant_error_code_not_a_prefix": (_kms_call("CreateGrant", "KMSAccessDenied"), set()),
     "grant_error_code_lowercase": (_kms_call("CreateGrant", "accessdenied"), set()),
+    "describe_key_error_code_empty": (_kms_call("DescribeKey", ""), set()),
     "list_grants_denied": (_kms_call("ListGrants", "AccessDeniedException"), set()),
-    "grant_denied_wrong_source": (_kms_call("CreateGrant", "AccessDenied", "aws.ec2"), set()),
+    "encrypt_denied": (_kms_call("Encrypt", "AccessDeniedException"), set()),
+    "generate_data_key_pair_denied": (_kms_call("GenerateDataKeyPair", "AccessDenied"), set()),
+    # ReEncryptFrom/ReEncryptTo are permissions; CloudTrail names the operation ReEncrypt.
+    "reencrypt_from_as_event_name": (_kms_call("ReEncryptFrom", "AccessDenied"), set()),
+    "event_name_lowercase": (_kms_call("decrypt", "AccessDenied"), set()),
     "grant_denied_other_event_source": (
-        {
-            "source": "aws.kms",
-            "detail-type": "AWS API Call via CloudTrail",
-            "detail": {
-                "eventSource": "ec2.amazonaws.com",
-                "eventName": "CreateGrant",
-                "errorCode": "AccessDenied",
-            },
-        },
+        _kms_call("CreateGrant", "AccessDenied", event_source="ec2.amazonaws.com"),
         set(),
     ),
     "instance_shutting_down": (
@@ -194,6 +229,23 @@ def test_rules_event_patterns_equal_remediator_rules(
     # Then the rules are exactly RULES, pattern for pattern, and there are no others
     assert synthesized_patterns == RULES
     assert len(all_patterns) == len(RULES)
+
+
+def test_rules_kms_rule_selects_exactly_the_denied_launch_calls(
+    synthesized_patterns: dict[str, dict[str, Any]],
+) -> None:
+    # Given the deployed rule for denied KMS calls
+    pattern = synthesized_patterns[KMS]
+    # Then it selects exactly the launch calls, denied with either AccessDenied code
+    assert pattern == {
+        "source": ["aws.kms"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["kms.amazonaws.com"],
+            "eventName": list(LAUNCH_CALLS),
+            "errorCode": [{"prefix": "AccessDenied"}],
+        },
+    }
 
 
 def test_rules_target_the_remediator_with_retries_and_dead_letters(deployed: Synthesized) -> None:
