@@ -16,9 +16,9 @@ from remediator.arns import AUTOSCALING_SLR_NAME, Principal, autoscaling_slr_arn
 from remediator.events import (
     CLIENT_INTERNAL_ERROR,
     AsgLaunchFailed,
-    CreateGrantDenied,
     EventMeta,
     InstanceLaunchFailed,
+    KmsCallDenied,
     Trigger,
     principal_from_identity,
 )
@@ -67,7 +67,7 @@ class Launch:
 
 
 def identify(trigger: Trigger, aws: AwsPort) -> Launch:
-    if isinstance(trigger, CreateGrantDenied):
+    if isinstance(trigger, KmsCallDenied):
         return _denied_call(trigger)
     if isinstance(trigger, InstanceLaunchFailed):
         return _instance(trigger, aws)
@@ -86,7 +86,7 @@ def kms_key_ids(value: object, depth: int = 0) -> list[str]:
     return []
 
 
-def _denied_call(trigger: CreateGrantDenied) -> Launch:
+def _denied_call(trigger: KmsCallDenied) -> Launch:
     named = [*trigger.resource_key_arns, *filter(None, [trigger.message_key_arn])]
     expected = tuple(dict.fromkeys(named))
     reference = trigger.key_reference or (expected[0] if expected else None)

@@ -193,7 +193,7 @@ def build_rows() -> list[Row]:
         Outcome.REFUSED.value,
         Outcome.IGNORED.value,
     )
-    grant, state, asg = "CreateGrantDenied", "InstanceStoppedOrTerminated", "AsgLaunchUnsuccessful"
+    grant, state, asg = "KmsCallDenied", "InstanceStoppedOrTerminated", "AsgLaunchUnsuccessful"
     return [
         Row(
             "case1",
@@ -274,10 +274,10 @@ def build_rows() -> list[Row]:
         ),
         Row(
             "decrypt",
-            "control: denied Decrypt",
+            "control: denied Decrypt not made for a launch",
             "kms_decrypt_access_denied.json",
-            NOT_DELIVERED,
-            None,
+            ignored,
+            grant,
         ),
         Row(
             "running",

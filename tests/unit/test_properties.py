@@ -486,6 +486,7 @@ IGNORED_FIXTURES = {
     "ec2_state_change_running.json",
     "kms_create_grant_success.json",
     "kms_decrypt_access_denied.json",
+    "laptop_user_create_grant_for_spot_slr.json",
 }
 
 

@@ -24,14 +24,14 @@ def test_report_message_carries_every_documented_field() -> None:
         instance_id="i-0123456789abcdef0",
         changes={"statements": []},
         undo={"cli": "aws kms put-key-policy ..."},
-        trigger="CreateGrantDenied",
+        trigger="KmsCallDenied",
         extra={"verification": "ListGrants is not allowed"},
     ).message()
     assert message == {
         "outcome": "remediated",
         "event_id": "evt-1",
         "reason": "because",
-        "trigger": "CreateGrantDenied",
+        "trigger": "KmsCallDenied",
         "key_arn": KEY_ARN,
         "principal_arn": SLR_ARN,
         "remedy": "key-policy",
