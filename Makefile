@@ -36,7 +36,8 @@ lint: $(PY_STAMP) ## ruff and mypy
 	$(PY) -m mypy
 
 test: setup lint ## install what is needed, then run every test layer (unit, integration, infra, e2e)
-	$(PY) -m pytest
+	@start=$$(date +%s); $(PY) -m pytest -n auto; status=$$?; \
+	echo "make test: pytest took $$(( $$(date +%s) - start )) s wall time"; exit $$status
 
 unit: $(PY_STAMP) ## the fast pure-logic tests only
 	$(PY) -m pytest tests/unit

@@ -22,9 +22,9 @@ from botocore.config import Config
 
 from remediator.adapters.errors import Unsupported, call, pages
 from remediator.adapters.read_only import ReadOnlyClient
-from remediator.events import CLIENT_INTERNAL_ERROR
 from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
 from remediator.ports import AccessDenied, NotFound, Unreachable
+from remediator.triggers import CLIENT_INTERNAL_ERROR
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from typing import Any
 
 from remediator.adapters.aws import RETRY_CONFIG
 from remediator.adapters.errors import Conflict, call, pages
-from remediator.events import DEDUP_FIELDS
 from remediator.ports import AwsError, LockTimeout, NoState, StatePort
 from remediator.state_schema import (
     ATTRIBUTE_DEFINITIONS,
@@ -38,6 +37,7 @@ from remediator.state_schema import (
     SORT_KEY,
     TTL_ATTRIBUTE,
 )
+from remediator.triggers import DEDUP_FIELDS
 
 logger = logging.getLogger(__name__)
 
