@@ -211,6 +211,9 @@ class RemediatorConfig(BaseModel):
     remedy: Remedy = Remedy.AUTO
     # Anti-loop: beyond this many changes to one key within an hour, refuse and notify.
     max_changes_per_key_per_hour: int = Field(default=10, ge=1, le=1000, strict=True)
+    # Incidents (with a state table): the events of one (key, principal) pair within this many
+    # minutes of the first are one incident, decided and notified once (incidents.py).
+    incident_window_minutes: int = Field(default=15, ge=1, le=1440, strict=True)
 
     @property
     def dry_run(self) -> bool:

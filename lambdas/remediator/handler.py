@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.dynamo import DynamoState, state_for
+from remediator.adapters.incidents import incidents_for
 from remediator.config import Settings
 from remediator.outcomes import METRICS_NAMESPACE, NOTIFICATION_FAILED_METRIC, SERVICE_NAME
 from remediator.pipeline import RemediationFailed, Remediator
@@ -31,6 +33,11 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 # powertools' JSON handler, so every line carries the correlation id.
 logging.getLogger("remediator")
 copy_config_to_registered_loggers(source_logger=logger, include={"remediator"})
+# A repeated event answered from the idempotency store counts no outcome: an invocation without
+# metrics is expected, and powertools' warning about it is silenced as its documentation says
+# (https://docs.powertools.aws.dev/lambda/python/latest/core/metrics/, "Suppressing warning
+# messages on empty metrics").
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -61,13 +68,16 @@ def remediator() -> Remediator:
         topic_arn=settings.notify_topic_arn,
         state=state_for(settings.state_table_name),
         on_notification_failure=_count_notification_failure,
+        incidents=incidents_for(settings.state_table_name),
+        state_table_name=settings.state_table_name,
     )
 
 
 @functools.cache
 def pipeline() -> Callable[..., dict[str, Any]]:
     """One event in, its summary out; with a state table, a repeated failure event returns
-    the first result without acting or notifying again."""
+    the first result without acting or notifying again, and a later event of an open incident
+    is folded into it (incidents.py)."""
     engine = remediator()
 
     def process(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
@@ -84,7 +94,7 @@ def pipeline() -> Callable[..., dict[str, Any]]:
     return process
 
 
-def _count_notification_failure(report: Report, error: Exception) -> None:
+def _count_notification_failure(report: Report | None, error: Exception) -> None:
     metrics.add_metric(name=NOTIFICATION_FAILED_METRIC, unit=MetricUnit.Count, value=1)
 
 

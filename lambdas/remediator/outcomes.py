@@ -13,6 +13,9 @@ class Outcome(StrEnum):
     IGNORED = "ignored"
     DRY_RUN = "dry_run"
     FAILED = "failed"
+    # A later event of an open incident (same key and principal, within its window): nothing
+    # decided, written or notified again (incidents.py).
+    FOLDED = "folded"
 
     @property
     def metric_name(self) -> str:
@@ -21,3 +24,17 @@ class Outcome(StrEnum):
 
 # Counted apart from outcomes: a change succeeded but the notification could not be sent.
 NOTIFICATION_FAILED_METRIC = "NotificationFailed"
+
+# Counted by the ``rollback`` command: a recorded change was undone (the outcome
+# ``rolled_back`` of ``remediator.rollback``), in the same namespace and dimension.
+ROLLED_BACK_METRIC = "RolledBack"
+
+
+class RollbackOutcome(StrEnum):
+    """What ``rollback`` reports (``remediator.rollback``), and the CLI's exit code for it."""
+
+    ROLLED_BACK = "rolled_back"  # restored as recorded, or the grant revoked (metric RolledBack)
+    ALREADY_ROLLED_BACK = "already_rolled_back"  # a rollback of this change is in the audit trail
+    REFUSED = "refused"  # the key policy changed since the change (without --force)
+    FAILED = "failed"  # the rollback did not verify
+    NOT_FOUND = "not_found"  # no such recorded change

@@ -1,7 +1,11 @@
 """The pipeline for one event, orchestration only:
 
-    detect (events) -> identify -> assess -> decide -> remedy (vet, write, verify, record)
-    -> report (one Report per target, one notification per Report)
+    detect (events) -> identify -> [incident] -> assess -> decide -> remedy (vet, write,
+    verify, record) -> report (one Report per target, one notification per Report) -> [incident]
+
+With an incident store (a state table), each target first joins or opens the incident of its
+(key, principal) pair: an event that joins one is reported ``folded`` and goes no further
+(incidents.py); the event that decides records its outcome once reported.
 
 The handler and the CLI both call ``Remediator.handle``.
 """
@@ -11,15 +15,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from remediator import incidents
 from remediator.assess import Assessment, assess, with_grants
 from remediator.config import RemediatorConfig
 from remediator.decision import Action, Decision, Facts, decide, has_equivalent_grant, manual_fix
 from remediator.events import EventMeta, Ignored, parse_event
-from remediator.identify import Dismissal, Target, identify
+from remediator.identify import Dismissal, Launch, Target, identify
+from remediator.incident_steps import IncidentSteps
+from remediator.incidents import IncidentStore, Joined
+from remediator.notification import email_text
 from remediator.outcomes import Outcome
 from remediator.ports import AwsError, AwsPort, NoState, StatePort
 from remediator.remedies import Remedies, no_change, planned_changes
-from remediator.report import Report, Result
+from remediator.report import Report, Result, complete_undo
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +58,9 @@ class Remediator:
         *,
         topic_arn: str | None = None,
         state: StatePort | None = None,
-        on_notification_failure: Callable[[Report, Exception], None] | None = None,
+        on_notification_failure: Callable[[Report | None, Exception], None] | None = None,
+        incidents: IncidentStore | None = None,
+        state_table_name: str | None = None,
     ) -> None:
         self.aws = aws
         self.config = config
@@ -58,6 +68,8 @@ class Remediator:
         self.state: StatePort = state or NoState()
         self.on_notification_failure = on_notification_failure
         self.remedies = Remedies(aws, self.state, config)
+        self.incidents = IncidentSteps(aws, incidents, config, self._publish)
+        self.state_table_name = state_table_name  # for the rollback command in undo
 
     def handle(self, event: object) -> list[Report]:
         trigger = parse_event(event)
@@ -77,10 +89,11 @@ class Remediator:
                     key_arn=None,
                     principal_arn=d.principal_arn,
                     instance_id=d.instance_id,
+                    group_name=launch.group.name if launch.group else None,
                 )
             ]
         else:
-            reports = [self._target(meta, kind, target) for target in launch.targets]
+            reports = [self._target(meta, kind, launch, target) for target in launch.targets]
         for report in reports:
             logger.info(
                 "event_handled",
@@ -91,30 +104,56 @@ class Remediator:
                     "principal_arn": report.principal_arn,
                 },
             )
-            if report.outcome is not Outcome.IGNORED:
+            if report.outcome not in (Outcome.IGNORED, Outcome.FOLDED):
                 self._notify(report)
         if any(r.outcome is Outcome.FAILED for r in reports):
             raise RemediationFailed(reports)
         return reports
 
-    def _target(self, meta: EventMeta, kind: str, target: Target) -> Report:
-        assessment = assess(
-            self.aws,
-            self.state,
-            self.config,
-            this_account=meta.account,
-            region=meta.region,
-            target=target,
-        )
-        result = self.result(meta, target, assessment)
-        key = assessment.key
+    def _target(self, meta: EventMeta, kind: str, launch: Launch, target: Target) -> Report:
+        opening = self.incidents.before(meta, kind, target)
+        if isinstance(opening, Joined):
+            joined = incidents.joined_result(opening.incident)
+            return self._report(meta, kind, launch, target, joined, opening.incident.key_arn)
+        try:
+            assessment = assess(
+                self.aws,
+                self.state,
+                self.config,
+                this_account=meta.account,
+                region=meta.region,
+                target=target,
+            )
+            result = self.result(meta, target, assessment)
+        except BaseException:
+            self.incidents.failed(opening)  # the next event of the pair decides instead
+            raise
+        key_arn = assessment.key.arn if assessment.key else target.key_reference
+        result = complete_undo(result, key_arn, self.state_table_name)
+        report = self._report(meta, kind, launch, target, result, key_arn)
+        if opening is not None and self.incidents.after(opening, report, assessment.facts):
+            note = "decided again since the key policy changed: it still allows the launch"
+            joined = incidents.joined_result(opening.incident, note)
+            return self._report(meta, kind, launch, target, joined, key_arn)
+        return report
+
+    @staticmethod
+    def _report(
+        meta: EventMeta,
+        kind: str,
+        launch: Launch,
+        target: Target,
+        result: Result,
+        key_arn: str | None,
+    ) -> Report:
         return Report.of(
             result,
             event_id=meta.event_id,
             trigger=kind,
-            key_arn=key.arn if key else target.key_reference,
+            key_arn=key_arn,
             principal_arn=target.principal.arn if target.principal else None,
             instance_id=target.instance_id,
+            group_name=launch.group.name if launch.group else None,
         )
 
     def result(self, meta: EventMeta, target: Target, assessment: Assessment) -> Result:
@@ -145,17 +184,27 @@ class Remediator:
             )
         return self.remedies.apply(meta.event_id, facts, decision)
 
+    # --- notifications -----------------------------------------------------------------------
+
     def _notify(self, report: Report) -> None:
+        self._publish(
+            report.subject(),
+            report.message_json(),
+            report.outcome.value,
+            email_text(report),
+            report,
+        )
+
+    def _publish(
+        self, subject: str, message: str, outcome: str, email: str, report: Report | None = None
+    ) -> None:
         if not self.topic_arn:
             return
         try:
-            self.aws.publish(
-                self.topic_arn, report.subject(), report.message_json(), report.outcome.value
-            )
+            self.aws.publish(self.topic_arn, subject, message, outcome, email=email)
         except AwsError as err:
             # The change (if any) stands; a retry must not repeat it. Logged and counted.
-            logger.error(
-                "notification_failed", extra={"error": str(err), "event_id": report.event_id}
-            )
+            event_id = report.event_id if report else None
+            logger.error("notification_failed", extra={"error": str(err), "event_id": event_id})
             if self.on_notification_failure:
                 self.on_notification_failure(report, err)

@@ -98,7 +98,11 @@ class AwsPort(Protocol):
 
     def launch_record(self, instance_id: str) -> dict[str, Any] | None: ...
 
-    def publish(self, topic_arn: str, subject: str, message: str, outcome: str) -> str: ...
+    def publish(
+        self, topic_arn: str, subject: str, message: str, outcome: str, *, email: str | None = None
+    ) -> str:
+        """``message`` (JSON) for machine subscribers; ``email``, when given, for people."""
+        ...
 
 
 class StatePort(Protocol):

@@ -4,7 +4,8 @@ from it once per target, which is the SNS message, the CLI's output and the audi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import shlex
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from remediator.outcomes import SERVICE_NAME, Outcome
@@ -41,6 +42,7 @@ class Report:
     suggested_fix: dict[str, Any] | None = None
     change_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    group_name: str | None = None  # the Auto Scaling group of the launch, when there is one
 
     @classmethod
     def of(
@@ -52,6 +54,7 @@ class Report:
         key_arn: str | None,
         principal_arn: str | None,
         instance_id: str | None,
+        group_name: str | None = None,
     ) -> Report:
         return cls(
             result.outcome,
@@ -67,6 +70,7 @@ class Report:
             suggested_fix=result.suggested_fix,
             change_id=result.change_id,
             extra=result.extra,
+            group_name=group_name,
         )
 
     def message(self) -> dict[str, Any]:
@@ -88,6 +92,7 @@ class Report:
             Outcome.DRY_RUN: f"Would fix KMS key {key} for {who}",
             Outcome.FAILED: f"FAILED to fix KMS key {key} for {who}",
             Outcome.IGNORED: "Ignored event",
+            Outcome.FOLDED: f"Event joined the incident of KMS key {key} and {who}",
         }
         return f"[{SERVICE_NAME}] {verbs[self.outcome]}"[:MAX_SUBJECT]
 
@@ -102,9 +107,56 @@ def summary(reports: list[Report]) -> dict[str, Any]:
 
 _SEVERITY = {
     Outcome.IGNORED: 0,
+    Outcome.FOLDED: 0,
     Outcome.ALREADY_ALLOWED: 1,
     Outcome.DRY_RUN: 2,
     Outcome.REMEDIATED: 3,
     Outcome.REFUSED: 4,
     Outcome.FAILED: 5,
 }
+
+
+# --- undo: commands that work when pasted as they are ------------------------------------------
+
+CLI = "PYTHONPATH=lambdas python -m remediator"  # run from the repository root, in its venv
+
+
+def rollback_command(key_arn: str, change_id: str, state_table: str) -> str:
+    """The ``rollback`` of one recorded change, with everything it needs on its line."""
+    return (
+        f"{CLI} rollback --key {key_arn} --state-table {shlex.quote(state_table)} "
+        f"--region {_region(key_arn)} --change-id {shlex.quote(change_id)}"
+    )
+
+
+def complete_undo(result: Result, key_arn: str | None, state_table: str | None) -> Result:
+    """The result with undo commands an operator can paste as they are: the ``rollback`` of the
+    recorded change (with its state table and region, when the table's name is known), and the
+    AWS CLI command that undoes it by hand (the previous policy inline, or the grant's id, and
+    the region)."""
+    undo = result.undo
+    if not undo or not key_arn:
+        return result
+    completed = {k: v for k, v in undo.items() if k != "cli"}
+    region = _region(key_arn)
+    if "previous_policy" in undo:
+        policy = json.dumps(undo["previous_policy"], separators=(",", ":"))
+        completed["cli"] = (
+            f"aws kms put-key-policy --key-id {key_arn} --policy-name default "
+            f"--region {region} --policy {shlex.quote(policy)}"
+        )
+    elif (result.changes or {}).get("grant_id"):
+        grant_id = shlex.quote(str((result.changes or {})["grant_id"]))
+        completed["cli"] = (
+            f"aws kms revoke-grant --key-id {key_arn} --grant-id {grant_id} --region {region}"
+        )
+    elif "cli" in undo:
+        completed["cli"] = undo["cli"]
+    if result.change_id and state_table:
+        completed["rollback"] = rollback_command(key_arn, result.change_id, state_table)
+    return replace(result, undo=completed)
+
+
+def _region(key_arn: str) -> str:
+    parts = key_arn.split(":")
+    return parts[3] if len(parts) > 3 else ""

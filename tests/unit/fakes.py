@@ -45,6 +45,7 @@ class RecordingAws:
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     policies: dict[str, str] = field(default_factory=dict)
     keys: dict[str, KeyInfo] = field(default_factory=dict)
+    emails: list[str | None] = field(default_factory=list)  # the email text of each publish
 
     @property
     def writes(self) -> list[tuple[str, tuple[Any, ...]]]:
@@ -172,6 +173,9 @@ class RecordingAws:
 
     # --- SNS -------------------------------------------------------------------------------
 
-    def publish(self, topic_arn: str, subject: str, message: str, outcome: str) -> str:
+    def publish(
+        self, topic_arn: str, subject: str, message: str, outcome: str, *, email: str | None = None
+    ) -> str:
         self._record("publish", topic_arn, subject, message, outcome)
+        self.emails.append(email)
         return "message-id"

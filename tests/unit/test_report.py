@@ -26,6 +26,7 @@ def test_report_message_carries_every_documented_field() -> None:
         undo={"cli": "aws kms put-key-policy ..."},
         trigger="KmsCallDenied",
         extra={"verification": "ListGrants is not allowed"},
+        group_name="web-asg",
     ).message()
     assert message == {
         "outcome": "remediated",
@@ -40,6 +41,7 @@ def test_report_message_carries_every_documented_field() -> None:
         "undo": {"cli": "aws kms put-key-policy ..."},
         "suggested_fix": None,
         "change_id": None,
+        "group_name": "web-asg",
         "verification": "ListGrants is not allowed",
     }
 

@@ -23,6 +23,7 @@ from botocore.config import Config
 from remediator.adapters.errors import Unsupported, call, pages
 from remediator.adapters.read_only import ReadOnlyClient
 from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+from remediator.notification import EMAIL_PROTOCOL
 from remediator.ports import AccessDenied, NotFound, Unreachable
 from remediator.triggers import CLIENT_INTERNAL_ERROR
 
@@ -379,14 +380,20 @@ class AwsAdapter:
 
     # --- SNS -------------------------------------------------------------------------------
 
-    def publish(self, topic_arn: str, subject: str, message: str, outcome: str) -> str:
-        sns = self.client("sns")
+    def publish(
+        self, topic_arn: str, subject: str, message: str, outcome: str, *, email: str | None = None
+    ) -> str:
+        """With ``email``, one message per protocol (MessageStructure=json; notification.py)."""
+        extra = {"MessageStructure": "json"} if email is not None else {}
+        if email is not None:
+            message = json.dumps({"default": message, EMAIL_PROTOCOL: email})
         response = call(
             "sns:Publish",
-            sns.publish,
+            self.client("sns").publish,
             TopicArn=topic_arn,
             Subject=subject,
             Message=message,
             MessageAttributes={"outcome": {"DataType": "String", "StringValue": outcome}},
+            **extra,
         )
         return str(response["MessageId"])

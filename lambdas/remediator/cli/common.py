@@ -1,7 +1,9 @@
-"""What every CLI command shares: exit codes, the one-line error, reading files, config, region.
+"""What every CLI command shares: exit codes, the one-line error, the parser, reading files,
+config, region and state table.
 
 Exit codes: 0 handled (any outcome but failed), 1 outcome failed, 2 bad input, configuration
-or usage, 3 AWS unreachable, unauthenticated, or denying the CLI's own call.
+or usage, 3 AWS unreachable, unauthenticated, or denying the CLI's own call, 4 a bug (the line
+names the exception; LOG_LEVEL=DEBUG logs the traceback).
 """
 
 from __future__ import annotations
@@ -10,19 +12,39 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
+from remediator.arns import key_arn_parts
 from remediator.config import Mode, RemediatorConfig, Settings, load_config
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWS = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWS, EXIT_INTERNAL = 0, 1, 2, 3, 4
+REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 class UsageError(Exception):
     """Bad input, configuration or usage: one line on stderr, exit 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with every error as one line on stderr and exit 2 (not usage and error)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def key_arn(value: str) -> str:
+    """An argparse type: a KMS key ARN, as history, rollback and cleanup need."""
+    if key_arn_parts(value) is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a KMS key ARN; expected arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"
+        )
+    return value
+
+
 def add_region(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--region", help="AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION)"
+        "--region",
+        help="AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else the profile's)",
     )
 
 
@@ -41,17 +63,38 @@ def add_state_table(parser: argparse.ArgumentParser) -> None:
 
 
 def region(args: argparse.Namespace, fallback: str | None = None) -> str | None:
-    """--region, else AWS_REGION, else AWS_DEFAULT_REGION, else ``fallback``."""
-    return (
-        getattr(args, "region", None)
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or fallback
+    """--region, else AWS_REGION, else AWS_DEFAULT_REGION, else ``fallback``, else the region
+    of the SDK's configuration (the profile). The same on every command: botocore alone reads
+    only AWS_DEFAULT_REGION, so the region found here is passed to every client."""
+    found = getattr(args, "region", None) or next(
+        (os.environ[name] for name in REGION_ENV if os.environ.get(name)), None
     )
+    if found or fallback:
+        return found or fallback
+    from remediator.adapters.operator import configured_region  # noqa: PLC0415
+
+    return configured_region()
+
+
+def require_region(args: argparse.Namespace, fallback: str | None = None) -> str:
+    found = region(args, fallback)
+    if not found:
+        raise UsageError("no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
+    return found
 
 
 def state_table(args: argparse.Namespace) -> str | None:
     return getattr(args, "state_table", None) or os.environ.get(Settings.ENV_STATE_TABLE) or None
+
+
+def require_state_table(args: argparse.Namespace) -> str:
+    table = state_table(args)
+    if not table:
+        raise UsageError(
+            f"name the state table with --state-table or ${Settings.ENV_STATE_TABLE} "
+            "(the stack's output StateTableName)"
+        )
+    return table
 
 
 def topic_arn() -> str | None:
@@ -81,3 +124,8 @@ def read(path: str, what: str) -> str:
 def error(message: str) -> None:
     """One line on stderr."""
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def warning(message: str) -> None:
+    """One line on stderr, for what went wrong beside the command's own result."""
+    print(f"warning: {' '.join(message.split())}", file=sys.stderr)

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from remediator.diagnose import DiagnoseError, diagnose  # noqa: PLC0415
 
     config = common.config(args)
-    aws = AwsAdapter(region=common.region(args)).read_only()
+    region = common.require_region(args)
+    aws = AwsAdapter(region=region).read_only()
     try:
-        region = common.region(args) or aws.region_name
         result = diagnose(aws, config, region=region, instance_id=args.instance_id, group=args.asg)
     except DiagnoseError as err:
         raise common.UsageError(str(err)) from None

@@ -1,4 +1,8 @@
-"""``replay EVENT.json``: the Lambda's pipeline on one event, printed as one JSON object."""
+"""``replay EVENT.json``: the Lambda's pipeline on one event, printed as one JSON object.
+
+With ``--state-table`` (or $STATE_TABLE_NAME) it is the Lambda's pipeline with its table: the
+per-key lock, the audit trail and incidents (a later event of an open incident is ``folded``).
+"""
 
 from __future__ import annotations
 
@@ -23,18 +27,20 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from remediator.adapters.aws import AwsAdapter  # noqa: PLC0415 (keeps --help fast)
-    from remediator.adapters.dynamo import state_for  # noqa: PLC0415
     from remediator.pipeline import RemediationFailed, Remediator  # noqa: PLC0415
     from remediator.report import summary  # noqa: PLC0415
 
     config = common.config(args)
     event = _event(common.read(args.event, "event"))
     fallback = event.get("region") if isinstance(event.get("region"), str) else None
+    region = common.require_region(args, fallback)
+    table = common.state_table(args)
     engine = Remediator(
-        AwsAdapter(region=common.region(args, fallback)),
+        AwsAdapter(region=region),
         config,
         topic_arn=common.topic_arn(),
-        state=state_for(common.state_table(args)),
+        state_table_name=table,
+        **_state(table, region),
     )
     try:
         reports = engine.handle(event)
@@ -43,6 +49,17 @@ def run(args: argparse.Namespace) -> int:
         return common.EXIT_FAILED
     _print(summary(reports))
     return common.EXIT_OK
+
+
+def _state(table: str | None, region: str) -> dict[str, Any]:
+    """With a state table, as the Lambda has it: the lock and audit, and incidents."""
+    if not table:
+        return {}
+    from remediator.adapters.dynamo import DynamoState, dynamodb_client  # noqa: PLC0415
+    from remediator.adapters.incidents import DynamoIncidents  # noqa: PLC0415
+
+    client = dynamodb_client(region)
+    return {"state": DynamoState(table, client=client), "incidents": DynamoIncidents(table, client)}
 
 
 def _event(text: str) -> dict[str, Any]:

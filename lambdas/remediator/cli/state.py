@@ -1,8 +1,15 @@
 """CLI commands over the state table: create it, list a key's changes, roll one back.
 
-python -m remediator state create-table NAME
-python -m remediator history --key KEY_ARN [--state-table NAME]
+python -m remediator state create-table NAME [--region R]
+python -m remediator history --key KEY_ARN [--state-table NAME] [--region R]
 python -m remediator rollback --key KEY_ARN [--change-id ID] [--force] [--state-table NAME]
+                              [--region R]
+
+``create-table`` is idempotent: an existing table with the stack's key schema is accepted.
+``history`` prints every audit record of the key (changes, their rollbacks, cleanups), each
+change marked in place or rolled back, and the key's recent incidents. ``rollback`` exits 0
+rolled back (or already rolled back), 1 refused or failed, 2 no such change; each rollback is
+counted as the metric ``RolledBack``.
 """
 
 from __future__ import annotations
@@ -12,23 +19,28 @@ import json
 from typing import Any
 
 from remediator.cli import common
-from remediator.config import Settings
+from remediator.outcomes import ROLLED_BACK_METRIC, RollbackOutcome
+from remediator.ports import NotFound
+
+ROLLBACK = "rollback"  # the remedy of a rollback's audit record, whose rolls_back names the change
 
 
 def add_parsers(sub: Any) -> None:
     state = sub.add_parser("state", help="manage the DynamoDB state table")
     state_sub = state.add_subparsers(dest="state_command", required=True)
-    create = state_sub.add_parser("create-table", help="create the table with the stack's schema")
+    create = state_sub.add_parser(
+        "create-table", help="create the table with the stack's schema (an existing one is kept)"
+    )
     create.add_argument("name")
     common.add_region(create)
 
     history = sub.add_parser("history", help="list the recorded changes to a key")
-    history.add_argument("--key", required=True, metavar="KEY_ARN")
+    history.add_argument("--key", required=True, metavar="KEY_ARN", type=common.key_arn)
     common.add_state_table(history)
     common.add_region(history)
 
     rollback = sub.add_parser("rollback", help="undo a recorded change to a key")
-    rollback.add_argument("--key", required=True, metavar="KEY_ARN")
+    rollback.add_argument("--key", required=True, metavar="KEY_ARN", type=common.key_arn)
     rollback.add_argument("--change-id", help="default: the latest change")
     rollback.add_argument("--force", action="store_true", help="even if the policy changed since")
     common.add_state_table(rollback)
@@ -36,50 +48,110 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from remediator.adapters import dynamo  # noqa: PLC0415 (keeps --help fast)
-
     if args.command == "state":
-        dynamo.create_table(dynamo.dynamodb_client(common.region(args)), args.name)
-        print(json.dumps({"created": args.name}))
-        return common.EXIT_OK
-    if args.command == "history":
-        print(json.dumps(_state(args).history(args.key), indent=2, sort_keys=True))
-        return common.EXIT_OK
-    return _rollback(args)
+        return _create_table(args)
+    table, region = common.require_state_table(args), common.require_region(args)
+    try:
+        if args.command == "history":
+            return _history(args, table, region)
+        return _rollback(args, table, region)
+    except NotFound as err:
+        if not err.operation.startswith("dynamodb:"):
+            raise
+        raise common.UsageError(
+            f"state table {table!r} not found in {region}: create it with "
+            f"`state create-table {table} --region {region}`, or name the stack's (its output "
+            "StateTableName)"
+        ) from None
 
 
-def _rollback(args: argparse.Namespace) -> int:
+def _create_table(args: argparse.Namespace) -> int:
+    from remediator.adapters.operator import ensure_state_table  # noqa: PLC0415 (fast --help)
+
+    status, problem = ensure_state_table(common.require_region(args), args.name)
+    if problem:
+        raise common.UsageError(problem)
+    print(json.dumps({status: args.name}))
+    return common.EXIT_OK
+
+
+def _history(args: argparse.Namespace, table: str, region: str) -> int:
+    from remediator.adapters.incidents import DynamoIncidents  # noqa: PLC0415
+
+    state = _state(table, region)
+    records = state.history(args.key)
+    found = DynamoIncidents(table, state.client).incidents(args.key)
+    view = present(args.key, records, [i.view() for i in found])
+    print(json.dumps(view, indent=2, sort_keys=True, default=str))
+    return common.EXIT_OK
+
+
+def present(
+    key_arn: str, records: list[dict[str, Any]], incidents: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A key's audit trail as ``history`` prints it: every record, oldest first, a change
+    marked ``in place`` or ``rolled back`` (by which rollback, when), and its incidents."""
+    rollbacks = {
+        str(r["rolls_back"]): r
+        for r in records
+        if r.get("remedy") == ROLLBACK and r.get("rolls_back")
+    }
+    shown = []
+    for record in sorted(records, key=lambda r: str(r.get("at", ""))):
+        entry = dict(record)
+        undone = rollbacks.get(str(record.get("change_id")))
+        if record.get("remedy") != ROLLBACK:
+            entry["status"] = "rolled back" if undone else "in place"
+        if undone:
+            entry["rolled_back_by"] = undone.get("change_id")
+            entry["rolled_back_at"] = undone.get("at")
+        shown.append(entry)
+    return {"key_arn": key_arn, "records": shown, "incidents": incidents}
+
+
+def _rollback(args: argparse.Namespace, table: str, region: str) -> int:
     from remediator.adapters.aws import AwsAdapter  # noqa: PLC0415
+    from remediator.notification import rollback_text  # noqa: PLC0415
     from remediator.rollback import rollback  # noqa: PLC0415
 
-    state = _state(args)
-    aws = AwsAdapter(region=args.key.split(":")[3] if args.key.count(":") >= 5 else None)
+    state = _state(table, region)
+    aws = AwsAdapter(region=args.key.split(":")[3])  # KMS answers in the key's region
     topic = common.topic_arn()
 
     def notify(subject: str, message: str, outcome: str) -> None:
         if topic:
-            aws.publish(topic, subject[:100], message, outcome)
+            publisher = AwsAdapter(region=topic.split(":")[3])
+            publisher.publish(
+                topic, subject[:100], message, outcome, email=rollback_text(json.loads(message))
+            )
 
     result = rollback(aws, state, args.key, args.change_id, force=args.force, notify=notify)
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    if result["outcome"] == RollbackOutcome.ROLLED_BACK:
+        _count_rollback(region)
     return exit_code(result["outcome"])
 
 
+def _count_rollback(region: str) -> None:
+    from remediator.adapters.operator import count  # noqa: PLC0415
+    from remediator.ports import AwsError  # noqa: PLC0415
+
+    try:
+        count(region, ROLLED_BACK_METRIC)
+    except AwsError as err:  # the rollback stands; the metric is a record of it
+        common.warning(f"rollback not counted in metrics ({ROLLED_BACK_METRIC}): {err}")
+
+
 def exit_code(outcome: str) -> int:
-    """A rollback's exit code: 0 rolled back, 1 refused or failed, 2 no such change."""
-    from remediator.rollback import NOT_FOUND, ROLLED_BACK  # noqa: PLC0415
-
-    if outcome == NOT_FOUND:
+    """A rollback's exit code: 0 rolled back or already, 1 refused or failed, 2 no such change."""
+    if outcome == RollbackOutcome.NOT_FOUND:
         return common.EXIT_USAGE
-    return common.EXIT_OK if outcome == ROLLED_BACK else common.EXIT_FAILED
+    if outcome in (RollbackOutcome.ROLLED_BACK, RollbackOutcome.ALREADY_ROLLED_BACK):
+        return common.EXIT_OK
+    return common.EXIT_FAILED
 
 
-def _state(args: argparse.Namespace) -> Any:
+def _state(table: str, region: str) -> Any:
     from remediator.adapters.dynamo import DynamoState, dynamodb_client  # noqa: PLC0415
 
-    table = common.state_table(args)
-    if not table:
-        raise common.UsageError(
-            f"name the state table with --state-table or ${Settings.ENV_STATE_TABLE}"
-        )
-    return DynamoState(table, client=dynamodb_client(common.region(args)))
+    return DynamoState(table, client=dynamodb_client(region))

@@ -1,0 +1,184 @@
+"""Cleanup: what this tool wrote that is still in place, and taking it out (before an uninstall,
+or to start over).
+
+The tool's own are the key-policy statements with its Sids (``policy.TOOL_SIDS``) in the shape
+it writes them, and the grants named ``decision.GRANT_NAME_PREFIX...``, on the keys given and
+on every key its audit trail names. A statement that carries a tool Sid but was changed by
+someone else is listed as edited and never removed.
+
+``remove_tool_changes`` takes them out: under the key's lock, it re-reads the policy, drops the
+tool's principals (``policy.remove_principal``), vets the new policy with Access Analyzer
+``ValidatePolicy`` where it is available, writes it, reads it back and verifies that no statement
+of the tool is left and every other statement is as it was; it records the change in the audit
+trail (remedy ``cleanup``), then revokes the tool's grants and verifies they are gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediator.arns import autoscaling_slr_arn, parse_arn, principal_from_arn
+from remediator.decision import GRANT_NAME_PREFIX
+from remediator.model import Grant
+from remediator.policy import (
+    TOOL_SIDS,
+    as_list,
+    non_tool_statements,
+    parse_policy,
+    remove_principal,
+    render,
+    statements,
+    tool_statements,
+)
+from remediator.ports import AccessDenied, AwsError, AwsPort, NotFound, StatePort
+
+CLEANUP = "cleanup"  # the remedy of the audit record of a cleanup
+REMOVED, NOTHING, REFUSED, FAILED = "removed", "nothing to remove", "refused", "failed"
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the tool wrote on one key that is still in place."""
+
+    key_arn: str
+    statements: dict[str, list[str]] = field(default_factory=dict)  # Sid -> principals
+    edited: tuple[str, ...] = ()  # Sids of tool statements someone changed: left alone
+    grants: tuple[Grant, ...] = ()
+    notes: tuple[str, ...] = ()  # what could not be read, and why
+
+    @property
+    def empty(self) -> bool:
+        return not self.statements and not self.grants
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key_arn": self.key_arn,
+            "statements": [{"sid": s, "principals": p} for s, p in self.statements.items()],
+            "edited_statements": list(self.edited),
+            "grants": [
+                {"grant_id": g.grant_id, "name": g.name, "grantee": g.grantee} for g in self.grants
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def shapes(key_arn: str) -> dict[str, dict[str, Any]]:
+    """Each tool statement as the tool writes it on this key, without its Principal."""
+    arn = parse_arn(key_arn)
+    account, region = (arn.account, arn.region) if arn else ("000000000000", "")
+    found: dict[str, dict[str, Any]] = {}
+    for who in (autoscaling_slr_arn(account), f"arn:aws:iam::{account}:user/x"):
+        for stmt in tool_statements(principal_from_arn(who), account, region):
+            found[stmt["Sid"]] = {k: v for k, v in stmt.items() if k != "Principal"}
+    return found
+
+
+def tool_statements_in(
+    policy: Mapping[str, Any], key_arn: str
+) -> tuple[dict[str, list[str]], tuple[str, ...]]:
+    """(Sid -> principals of the tool's own statements, Sids of edited ones) in a policy."""
+    own: dict[str, list[str]] = {}
+    edited: list[str] = []
+    expected = shapes(key_arn)
+    for stmt in statements(policy):
+        sid = stmt.get("Sid")
+        if sid not in TOOL_SIDS:
+            continue
+        principal = stmt.get("Principal")
+        names = as_list(principal.get("AWS")) if isinstance(principal, Mapping) else None
+        body = {k: v for k, v in stmt.items() if k != "Principal"}
+        if body != expected.get(str(sid)) or names is None or set(principal or {}) != {"AWS"}:
+            edited.append(str(sid))
+        else:
+            own[str(sid)] = [str(n) for n in names]
+    return own, tuple(edited)
+
+
+def without_tool_statements(policy: Mapping[str, Any], key_arn: str) -> dict[str, Any]:
+    """The policy without the tool's own statements; edited ones stay exactly as they are."""
+    own, edited = tool_statements_in(policy, key_arn)
+    after: dict[str, Any] = dict(policy)
+    for principal in sorted({p for names in own.values() for p in names}):
+        after = remove_principal(after, principal)
+    originals = {s.get("Sid"): s for s in statements(policy) if s.get("Sid") in edited}
+    after["Statement"] = [originals.get(s.get("Sid"), s) for s in statements(after)]
+    return after
+
+
+def find(aws: AwsPort, key_arn: str) -> Found:
+    """Read the key's policy and grants (either may be unreadable from this account)."""
+    notes: list[str] = []
+    own: dict[str, list[str]] = {}
+    edited: tuple[str, ...] = ()
+    try:
+        own, edited = tool_statements_in(parse_policy(aws.get_key_policy(key_arn)), key_arn)
+    except (AccessDenied, NotFound) as err:
+        notes.append(f"key policy not read: {err}")
+    try:
+        grants = tuple(g for g in aws.list_grants(key_arn) if g.name.startswith(GRANT_NAME_PREFIX))
+    except (AccessDenied, NotFound) as err:
+        grants = ()
+        notes.append(f"grants not listed: {err}")
+    return Found(key_arn, own, edited, grants, tuple(notes))
+
+
+def remove_tool_changes(aws: AwsPort, state: StatePort, found: Found) -> dict[str, Any]:
+    """Take out what ``found`` lists, under the key's lock; the result's ``outcome`` says how."""
+    result: dict[str, Any] = {"key_arn": found.key_arn, "outcome": NOTHING}
+    if found.empty:
+        return result
+    with state.lock(found.key_arn):
+        result["outcome"] = REMOVED
+        if found.statements:
+            result |= _remove_statements(aws, state, found.key_arn)
+            if result["outcome"] != REMOVED:
+                return result
+        if found.grants:
+            result |= _revoke_grants(aws, found.key_arn, found.grants)
+    return result
+
+
+def _revoke_grants(aws: AwsPort, key_arn: str, grants: tuple[Grant, ...]) -> dict[str, Any]:
+    revoked = [g.grant_id for g in grants]
+    for grant_id in revoked:
+        with contextlib.suppress(NotFound):  # revoked meanwhile
+            aws.revoke_grant(key_arn, grant_id)
+    left = sorted({g.grant_id for g in aws.list_grants(key_arn)} & set(revoked))
+    if left:
+        return {"outcome": FAILED, "reason": f"grants still listed after RevokeGrant: {left}"}
+    return {"revoked_grants": revoked}
+
+
+def _remove_statements(aws: AwsPort, state: StatePort, key_arn: str) -> dict[str, Any]:
+    before = parse_policy(aws.get_key_policy(key_arn))  # re-read under the lock
+    after = without_tool_statements(before, key_arn)
+    if after == before:
+        return {"outcome": REMOVED, "removed_statements": []}
+    text = render(after)
+    assert text is not None  # smaller than a policy KMS accepted
+    findings = aws.validate_policy(text)
+    errors = [f for f in findings or [] if f.get("findingType") == "ERROR"]
+    if errors:
+        details = "; ".join(f"{f.get('issueCode')}: {f.get('findingDetails')}" for f in errors)
+        return {"outcome": REFUSED, "reason": f"Access Analyzer ValidatePolicy: {details}"}
+    try:
+        aws.put_key_policy(key_arn, text)
+    except AwsError as err:
+        return {"outcome": FAILED, "reason": f"PutKeyPolicy failed: {err}"}
+    read_back = parse_policy(aws.get_key_policy(key_arn))
+    left, _ = tool_statements_in(read_back, key_arn)
+    if left or non_tool_statements(read_back) != non_tool_statements(before):
+        return {"outcome": FAILED, "reason": "verification failed after PutKeyPolicy"}
+    own, _ = tool_statements_in(before, key_arn)
+    change_id = state.record_change(
+        key_arn=key_arn,
+        event_id=CLEANUP,
+        principal_arn=",".join(sorted({p for names in own.values() for p in names})),
+        remedy=CLEANUP,
+        before=before,
+        after=read_back,
+    )
+    return {"outcome": REMOVED, "removed_statements": sorted(own), "change_id": change_id or None}
