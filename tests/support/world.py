@@ -54,6 +54,7 @@ class World:
 
     region: str = REGION
     clients: dict[str, Any] = field(default_factory=dict)
+    image_id: str | None = None  # the stock AMI, looked up once (see image())
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
@@ -145,9 +146,12 @@ class World:
     # --- EC2 and Auto Scaling --------------------------------------------------------------
 
     def image(self) -> str:
-        images = self.client("ec2").describe_images(Owners=["amazon"])["Images"]
-        image_id: str = images[0]["ImageId"]
-        return image_id
+        """A stock AMI. Looked up once: DescribeImages of every Amazon AMI takes about a second
+        in moto, and every template and instance needs one."""
+        if self.image_id is None:
+            images = self.client("ec2").describe_images(Owners=["amazon"])["Images"]
+            self.image_id = str(images[0]["ImageId"])
+        return self.image_id
 
     def encrypted_image(self, key_arn: str) -> str:
         """An AMI whose snapshot is encrypted with ``key_arn`` (as a copied AMI would be).
