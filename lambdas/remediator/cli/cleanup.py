@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         from remediator.adapters.operator import audited_keys  # noqa: PLC0415
 
         region = common.require_region(args)
-        keys += [k for k in audited_keys(region, table) if k not in keys]
+        with common.table_must_exist(table, region):
+            keys += [k for k in audited_keys(region, table) if k not in keys]
         state = DynamoState(table, client=dynamodb_client(region))
     adapters: dict[str, AwsAdapter] = {}
     found = []

@@ -9,13 +9,16 @@ names the exception; LOG_LEVEL=DEBUG logs the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 from remediator.arns import key_arn_parts
 from remediator.config import Mode, RemediatorConfig, Settings, load_config
+from remediator.ports import NotFound
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWS, EXIT_INTERNAL = 0, 1, 2, 3, 4
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -95,6 +98,21 @@ def require_state_table(args: argparse.Namespace) -> str:
             "(the stack's output StateTableName)"
         )
     return table
+
+
+@contextlib.contextmanager
+def table_must_exist(table: str, region: str) -> Iterator[None]:
+    """A missing state table is bad input (a wrong name or region): say how to make it."""
+    try:
+        yield
+    except NotFound as err:
+        if not err.operation.startswith("dynamodb:"):
+            raise
+        raise UsageError(
+            f"state table {table!r} not found in {region}: create it with "
+            f"`state create-table {table} --region {region}`, or name the stack's (its output "
+            "StateTableName)"
+        ) from None
 
 
 def topic_arn() -> str | None:

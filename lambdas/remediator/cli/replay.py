@@ -32,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = common.config(args)
     event = _event(common.read(args.event, "event"))
-    fallback = event.get("region") if isinstance(event.get("region"), str) else None
-    region = common.require_region(args, fallback)
+    # The event's own region, unless --region says otherwise: an event is handled where it
+    # happened, whatever region the shell's environment defaults to.
+    named = event.get("region") if isinstance(event.get("region"), str) else None
+    region = args.region or named or common.require_region(args)
     table = common.state_table(args)
     engine = Remediator(
         AwsAdapter(region=region),

@@ -20,7 +20,6 @@ from typing import Any
 
 from remediator.cli import common
 from remediator.outcomes import ROLLED_BACK_METRIC, RollbackOutcome
-from remediator.ports import NotFound
 
 ROLLBACK = "rollback"  # the remedy of a rollback's audit record, whose rolls_back names the change
 
@@ -51,18 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "state":
         return _create_table(args)
     table, region = common.require_state_table(args), common.require_region(args)
-    try:
+    with common.table_must_exist(table, region):
         if args.command == "history":
             return _history(args, table, region)
         return _rollback(args, table, region)
-    except NotFound as err:
-        if not err.operation.startswith("dynamodb:"):
-            raise
-        raise common.UsageError(
-            f"state table {table!r} not found in {region}: create it with "
-            f"`state create-table {table} --region {region}`, or name the stack's (its output "
-            "StateTableName)"
-        ) from None
 
 
 def _create_table(args: argparse.Namespace) -> int:
