@@ -7,10 +7,11 @@ on every key its audit trail names. A statement that carries a tool Sid but was 
 someone else is listed as edited and never removed.
 
 ``remove_tool_changes`` takes them out: under the key's lock, it re-reads the policy, drops the
-tool's principals (``policy.remove_principal``), vets the new policy with Access Analyzer
-``ValidatePolicy`` where it is available, writes it, reads it back and verifies that no statement
-of the tool is left and every other statement is as it was; it records the change in the audit
-trail (remedy ``cleanup``), then revokes the tool's grants and verifies they are gone.
+tool's own statements, vets the new policy with Access Analyzer ``ValidatePolicy`` where it is
+available (nothing is added, so ``CheckAccessNotGranted`` has nothing to check), writes it, reads
+it back and verifies that no statement of the tool's is left and every other statement is as it
+was; it records the change in the audit trail (remedy ``cleanup``), then revokes the tool's
+grants and verifies they are gone.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from remediator.policy import (
     as_list,
     non_tool_statements,
     parse_policy,
-    remove_principal,
     render,
     statements,
     tool_statements,
@@ -76,6 +76,15 @@ def shapes(key_arn: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _is_own(stmt: Mapping[str, Any], expected: Mapping[str, dict[str, Any]]) -> bool:
+    """A statement with a tool Sid, exactly as the tool writes it but for its principals."""
+    principal = stmt.get("Principal")
+    if not isinstance(principal, Mapping) or set(principal) != {"AWS"}:
+        return False
+    body = {k: v for k, v in stmt.items() if k != "Principal"}
+    return body == expected.get(str(stmt.get("Sid")))
+
+
 def tool_statements_in(
     policy: Mapping[str, Any], key_arn: str
 ) -> tuple[dict[str, list[str]], tuple[str, ...]]:
@@ -84,27 +93,24 @@ def tool_statements_in(
     edited: list[str] = []
     expected = shapes(key_arn)
     for stmt in statements(policy):
-        sid = stmt.get("Sid")
+        sid = str(stmt.get("Sid"))
         if sid not in TOOL_SIDS:
             continue
-        principal = stmt.get("Principal")
-        names = as_list(principal.get("AWS")) if isinstance(principal, Mapping) else None
-        body = {k: v for k, v in stmt.items() if k != "Principal"}
-        if body != expected.get(str(sid)) or names is None or set(principal or {}) != {"AWS"}:
-            edited.append(str(sid))
+        if _is_own(stmt, expected):
+            own[sid] = [str(n) for n in as_list(stmt["Principal"]["AWS"])]
         else:
-            own[str(sid)] = [str(n) for n in names]
+            edited.append(sid)
     return own, tuple(edited)
 
 
 def without_tool_statements(policy: Mapping[str, Any], key_arn: str) -> dict[str, Any]:
-    """The policy without the tool's own statements; edited ones stay exactly as they are."""
-    own, edited = tool_statements_in(policy, key_arn)
-    after: dict[str, Any] = dict(policy)
-    for principal in sorted({p for names in own.values() for p in names}):
-        after = remove_principal(after, principal)
-    originals = {s.get("Sid"): s for s in statements(policy) if s.get("Sid") in edited}
-    after["Statement"] = [originals.get(s.get("Sid"), s) for s in statements(after)]
+    """The policy without the tool's own statements, every other one (edited tool statements
+    included) exactly as it was. Each own statement names only principals the tool added, so
+    it goes whole (``policy.remove_principal`` takes one principal out of every tool
+    statement, edited ones too, which cleanup must not touch)."""
+    expected = shapes(key_arn)
+    after = dict(policy)
+    after["Statement"] = [s for s in statements(policy) if not _is_own(s, expected)]
     return after
 
 
