@@ -19,12 +19,16 @@ help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { echo "setup: creating the virtualenv $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "setup: installing the pinned Python packages of requirements-dev.txt into $(VENV):"
+	@echo "setup:   boto3, powertools, pydantic, aws-cdk-lib and cdk-nag (runtime and synth),"
+	@echo "setup:   moto, pytest, hypothesis, ruff, mypy (tests); the first time takes a few minutes"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
+	@echo "setup: installing the pinned Node.js packages of package-lock.json (the aws-cdk CLI)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -54,10 +58,10 @@ deploy: setup ## deploy to the account and region of your AWS credentials
 destroy: setup ## delete the stack; its state table, trail buckets and log group stay (README: Uninstall)
 	npx cdk destroy
 
-demo: setup ## run every case of the domain end to end on an embedded AWS emulator
+demo: $(PY_STAMP) ## run every case of the domain end to end on an embedded AWS emulator (no Node.js needed)
 	$(PY) -m tests.e2e.demo
 
-bench: setup ## benchmark: prints figures beside their goals, writes bench/results/latest.json
+bench: $(PY_STAMP) ## benchmark: prints figures beside their goals, writes bench/results/latest.json
 	$(PY) -m bench
 
 clean: ## remove build output (keeps .venv and node_modules)

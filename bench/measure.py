@@ -12,6 +12,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -103,13 +104,12 @@ def emulator() -> Iterator[str]:
         POWERTOOLS_LOG_LEVEL="ERROR",
     )
     import requests
-    from moto.server import ThreadedMotoServer
 
     from tests.support import moto_cross_account
+    from tests.support.emulator import EmulatorServer
 
     moto_cross_account.install()
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmulatorServer()  # quiet: no line per request, no traceback for Access Analyzer
     server.start()
     host, port = server.get_host_and_port()
     os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
@@ -274,6 +274,11 @@ REASONS = {
 }
 
 
+INCIDENT_REASONS = {
+    "kms:GetKeyPolicy": "has the key policy changed since the incident was decided? (digest)",
+}
+
+
 def calls_per_case() -> list[dict[str, Any]]:
     import boto3
 
@@ -379,6 +384,33 @@ def calls_per_case() -> list[dict[str, Any]]:
                 "kms_calls": sum(n for c, n in calls.items() if c.startswith("kms:")),
             }
         )
+
+        # Another event (other ids) of the incident that first event opened and decided
+        from remediator.adapters.incidents import DynamoIncidents
+
+        incidents = DynamoIncidents("bench-calls", session.client("dynamodb"))
+        engine = Remediator(
+            AwsAdapter(session=session), config, topic_arn=topic, state=state, incidents=incidents
+        )
+        event = load_event(CASE1, {SAMPLE_KEY_ARN: world.key()})
+        engine.handle(event)
+        event = {**event, "id": "another", "detail": {**event["detail"], "eventID": "another"}}
+        calls.clear()
+        [report] = engine.handle(event)
+        rows.append(
+            {
+                "case": "event of an open incident (state table)",
+                "outcome": report.outcome.value,
+                "calls": sum(calls.values()),
+                "floor": 1,
+                "extra": [
+                    {"call": c, "count": n, "reason": INCIDENT_REASONS.get(c, "?")}
+                    for c, n in sorted((calls - Counter(["dynamodb:UpdateItem"])).items())
+                ],
+                "made": dict(sorted(calls.items())),
+                "kms_calls": sum(n for c, n in calls.items() if c.startswith("kms:")),
+            }
+        )
     return rows
 
 
@@ -462,6 +494,52 @@ def storms(duplicates: int, principals: int) -> dict[str, Any]:
             "principals_in_policy": len(named),
         },
     }
+
+
+# --- 4b. an incident storm --------------------------------------------------------------------
+
+
+def incident_storm(events: int, parallel: int) -> dict[str, Any]:
+    """Distinct events for one (key, principal) (CloudTrail denials, EC2 state changes, Auto
+    Scaling failures, each with its own ids) through ``replay --state-table``, ``parallel``
+    processes at a time: one incident, so one key write and one notification."""
+    import boto3
+
+    from remediator.adapters.dynamo import create_table
+    from tests.support.storm import run_storm
+    from tests.support.world import World
+
+    with emulator() as endpoint, tempfile.TemporaryDirectory() as workdir:
+        world = World()
+        create_table(boto3.client("dynamodb"), "bench-incidents")
+        topic, inbox = world.notifications_topic()
+        storm = run_storm(
+            world,
+            endpoint=endpoint,
+            table="bench-incidents",
+            topic=topic,
+            inbox=inbox,
+            workdir=Path(workdir),
+            count=events,
+            parallel=parallel,
+        )
+    if storm.errors:
+        raise RuntimeError(f"replay failed: {storm.errors[0]}")
+    return storm.figures()
+
+
+def access_analyzer_available() -> bool:
+    """Whether the emulator answers IAM Access Analyzer (moto has no such service)."""
+    from remediator.adapters.aws import AwsAdapter
+
+    with emulator():
+        adapter_log = logging.getLogger("remediator.adapters.aws")
+        previous = adapter_log.level
+        adapter_log.setLevel(logging.ERROR)  # said once, by the caller, in words
+        try:
+            return AwsAdapter(region="eu-west-1").validate_policy('{"Statement": []}') is not None
+        finally:
+            adapter_log.setLevel(previous)
 
 
 # --- 5. footprint --------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""The benchmark keeps running: a quick run, checked for its structure and for the figures that
-are correctness rather than speed (how many writes a storm makes). Timings are never asserted."""
+"""The benchmark keeps running: a quick run, checked for its structure, for the figures that
+are correctness rather than speed (how many writes and messages a storm makes), and for clean
+output (no emulator traceback, no powertools warning, the missing Access Analyzer said once).
+Timings are never asserted."""
 
 from __future__ import annotations
 
@@ -35,9 +37,24 @@ def test_bench_quick_run_writes_figures(tmp_path: Path) -> None:
     assert distinct["policy_writes"] == distinct["events"] == distinct["principals_in_policy"]
     rows = {row["case"]: row for row in figures["AWS_calls_per_case"]}
     assert rows["duplicate event (state table)"]["kms_calls"] == 0
-    assert all(row["outcome"] in ("remediated", "cached result") for row in rows.values())
+    assert all(
+        row["outcome"] in ("remediated", "cached result", "folded") for row in rows.values()
+    )
     for name in ("cold_start", "per_event_latency", "per_event_latency_with_state"):
         assert figures[name]["ratio"] > 0
     assert figures["asset_zip_bytes"] > 0
     assert figures["peak_RSS"]["peak_rss_kb"] >= figures["peak_RSS"]["rss_after_import_kb"] > 0
     assert "Cold start" in run.stdout
+    incident = figures["incident_storm"]
+    assert incident["policy_writes"] == 1
+    assert 1 <= incident["notifications"] <= 2
+    assert incident["outcomes"]["remediated"] == 1
+    assert sum(incident["outcomes"].values()) == incident["events"]
+    assert rows["event of an open incident (state table)"]["outcome"] == "folded"
+    assert "Incident storm" in run.stdout
+
+    output = run.stdout + run.stderr
+    assert "Traceback" not in output
+    assert "Unable to find appropriate backend" not in output
+    assert "No application metrics" not in output
+    assert output.count("Access Analyzer") == 1
