@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "mode": "dry-run",
     "remedy": "auto",
     "max_changes_per_key_per_hour": 10,
+    "incident_window_minutes": 15,
     "notification_emails": [],
     "create_trail": True,
     "trail_retention_days": 365,
@@ -54,6 +55,7 @@ _CONFIG_FIELD_TO_KEY = {
     "mode": "mode",
     "remedy": "remedy",
     "max_changes_per_key_per_hour": "max_changes_per_key_per_hour",
+    "incident_window_minutes": "incident_window_minutes",
 }
 
 # The retention periods CloudWatch Logs accepts (days; "Possible values" of retentionInDays,
@@ -132,6 +134,9 @@ def load_settings(context: Mapping[str, Any]) -> StackSettings:
         },
         "max_changes_per_key_per_hour": _integer(
             value("max_changes_per_key_per_hour"), "max_changes_per_key_per_hour"
+        ),
+        "incident_window_minutes": _integer(
+            value("incident_window_minutes"), "incident_window_minutes"
         ),
     }
     try:

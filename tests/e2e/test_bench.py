@@ -37,9 +37,7 @@ def test_bench_quick_run_writes_figures(tmp_path: Path) -> None:
     assert distinct["policy_writes"] == distinct["events"] == distinct["principals_in_policy"]
     rows = {row["case"]: row for row in figures["AWS_calls_per_case"]}
     assert rows["duplicate event (state table)"]["kms_calls"] == 0
-    assert all(
-        row["outcome"] in ("remediated", "cached result", "folded") for row in rows.values()
-    )
+    assert all(row["outcome"] in ("remediated", "cached result", "folded") for row in rows.values())
     for name in ("cold_start", "per_event_latency", "per_event_latency_with_state"):
         assert figures[name]["ratio"] > 0
     assert figures["asset_zip_bytes"] > 0

@@ -65,6 +65,7 @@ def test_context_command_line_strings_are_decoded() -> None:
         notification_emails='["secops@example.com"]',
         create_trail="False",
         max_changes_per_key_per_hour="5",
+        incident_window_minutes="60",
         log_retention_days="30",
         reserved_concurrency="12",
         mode="enforce",
@@ -75,6 +76,7 @@ def test_context_command_line_strings_are_decoded() -> None:
     assert settings.notification_emails == ("secops@example.com",)
     assert settings.create_trail is False
     assert settings.remediator.max_changes_per_key_per_hour == 5
+    assert settings.remediator.incident_window_minutes == 60
     assert settings.log_retention_days == 30
     assert settings.reserved_concurrency == 12
     assert settings.remediator.mode is Mode.ENFORCE
@@ -95,6 +97,9 @@ def test_context_command_line_strings_are_decoded() -> None:
         ("allowed_principals", ["arn:aws:iam::111122223333:role/ops-[ab]"]),
         ("max_changes_per_key_per_hour", "0"),
         ("max_changes_per_key_per_hour", "ten"),
+        ("incident_window_minutes", "0"),
+        ("incident_window_minutes", "1441"),
+        ("incident_window_minutes", "quarter"),
         ("notification_emails", ["ops"]),
         ("notification_emails", "ops@example.com"),
         ("create_trail", "maybe"),

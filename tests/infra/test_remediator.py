@@ -92,6 +92,7 @@ def test_function_config_defaults_to_dry_run_with_empty_allowlist(deployed: Synt
     assert config.allow.keys == ()
     assert config.allow.principals == ()
     assert config.max_changes_per_key_per_hour == cdk_json_context()["max_changes_per_key_per_hour"]
+    assert config.incident_window_minutes == cdk_json_context()["incident_window_minutes"]
 
 
 def test_function_config_carries_context_values_through_the_model() -> None:

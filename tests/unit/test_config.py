@@ -55,6 +55,7 @@ def test_config_defaults_change_nothing() -> None:
     assert config.allow.principals == ()
     assert config.allow.keys == ()
     assert config.max_changes_per_key_per_hour == 10
+    assert config.incident_window_minutes == 15
     assert config.allow.allows_key(KEY) is False
     assert config.allow.allows_principal(SLR) is False
 
@@ -130,6 +131,9 @@ def test_config_parse_none_gives_defaults() -> None:
         ({"max_changes_per_key_per_hour": 1001}, "max_changes_per_key_per_hour:"),
         ({"max_changes_per_key_per_hour": "ten"}, "max_changes_per_key_per_hour:"),
         ({"max_changes_per_key_per_hour": 1.5}, "max_changes_per_key_per_hour:"),
+        ({"incident_window_minutes": 0}, "incident_window_minutes:"),
+        ({"incident_window_minutes": 1441}, "incident_window_minutes:"),
+        ({"incident_window_minutes": "15"}, "incident_window_minutes:"),
     ],
     ids=[
         "unknown-top-level-field",
@@ -158,6 +162,9 @@ def test_config_parse_none_gives_defaults() -> None:
         "limit-over-1000",
         "limit-text",
         "limit-fraction",
+        "window-zero",
+        "window-over-a-day",
+        "window-text",
     ],
 )
 def test_config_rejects_bad_value_naming_the_field(document: dict[str, object], field: str) -> None:
