@@ -368,3 +368,35 @@ def test_cli_undo_aws_cli_command_carries_the_previous_policy_and_region(
     assert options["--region"] == "eu-west-1"
     assert options["--policy-name"] == "default"
     assert json.loads(options["--policy"]) == remediated["before"]
+
+
+def test_cli_replay_takes_the_invocation_record_of_the_dead_letter_queue(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given Lambda's on-failure record of an event that failed every attempt (the DLQ body)
+    key, user = world.key(), world.user()
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: key})
+    record = {
+        "version": "1.0",
+        "timestamp": "2024-05-14T09:20:05.568Z",
+        "requestContext": {
+            "requestId": "e4b46cbf-b738-4f0e-8880-a18cdf61200e",
+            "functionArn": "arn:aws:lambda:eu-west-1:111122223333:function:remediator:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "verification failed after PutKeyPolicy"},
+    }
+    body, config = tmp_path / "dlq-body.json", tmp_path / "config.json"
+    body.write_text(json.dumps(record))
+    config.write_text(json.dumps(allow([user], [key])))
+
+    # When the body is replayed as it is
+    code = cli.main(["replay", str(body), "--config", str(config)])
+
+    # Then the event it carries is handled
+    out = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK
+    assert (out["event_id"], out["outcome"]) == (event["id"], "remediated")

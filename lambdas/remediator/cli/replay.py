@@ -18,7 +18,11 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "replay", help="run the remediation pipeline on one event (JSON file, or - for stdin)"
     )
-    parser.add_argument("event", help="path to an EventBridge event JSON file, or - for stdin")
+    parser.add_argument(
+        "event",
+        help="an EventBridge event, or a dead-letter queue message body, as a JSON file "
+        "(- for stdin)",
+    )
     common.add_config(parser)
     common.add_state_table(parser)
     common.add_region(parser)
@@ -73,7 +77,18 @@ def _event(text: str) -> dict[str, Any]:
         raise common.UsageError("event is nested too deeply to be an EventBridge event") from None
     if not isinstance(event, dict):
         raise common.UsageError("event must be a JSON object (one EventBridge event)")
-    return event
+    return unwrapped(event)
+
+
+def unwrapped(message: dict[str, Any]) -> dict[str, Any]:
+    """The event in a dead-letter queue message. The queue holds two kinds: an event
+    EventBridge could not deliver (the event itself), and Lambda's on-failure invocation record,
+    whose ``requestPayload`` is the event ("Capturing records of Lambda asynchronous
+    invocations", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html)."""
+    payload = message.get("requestPayload")
+    if isinstance(message.get("requestContext"), dict) and isinstance(payload, dict):
+        return payload
+    return message
 
 
 def _print(value: dict[str, Any]) -> None:
