@@ -146,7 +146,7 @@ def test_engine_grants_from_this_account_on_other_accounts_key(
     assert message["changes"]["grant_id"] == grant["GrantId"]
     assert (
         message["undo"]["cli"]
-        == f"aws kms revoke-grant --key-id {key} --grant-id {grant['GrantId']}"
+        == f"aws kms revoke-grant --key-id {key} --grant-id {grant['GrantId']} --region eu-west-1"
     )
 
 

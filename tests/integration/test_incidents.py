@@ -363,3 +363,40 @@ def test_incidents_replay_with_state_table_folds_the_second_event(
     shown = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in shown["records"]] == ["in place"]
     assert [i["events"] for i in shown["incidents"]] == [2]
+
+
+def test_incidents_the_lambda_handler_folds_a_later_event_of_the_pair(
+    world: World,
+    pair: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the Lambda's environment as the stack sets it, with its state table
+    from remediator import handler
+    from tests.support.lambda_context import FakeContext
+
+    monkeypatch.setenv("REMEDIATOR_CONFIG", json.dumps(pair["config"]))
+    monkeypatch.setenv("NOTIFY_TOPIC_ARN", pair["topic"])
+    monkeypatch.setenv("STATE_TABLE_NAME", TABLE)
+    handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
+
+    # When two distinct events of the pair arrive
+    try:
+        first = handler.handler(denial(pair, 1), FakeContext())  # type: ignore[arg-type]
+        second = handler.handler(denial(pair, 2), FakeContext())  # type: ignore[arg-type]
+    finally:
+        handler.remediator.cache_clear()
+        handler.pipeline.cache_clear()
+
+    # Then the second joined the first's incident: counted as Folded, not notified
+    assert (first["outcome"], second["outcome"]) == ("remediated", "folded")
+    assert len(world.received(pair["inbox"])) == 1
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    names = [m["Name"] for blob in emitted for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+    assert names.count("Folded") == 1
+    assert first["undo"]["rollback"].endswith(
+        f"--state-table {TABLE} --region eu-west-1 --change-id {first['change_id']}"
+    )
