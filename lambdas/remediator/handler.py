@@ -35,8 +35,7 @@ logging.getLogger("remediator")
 copy_config_to_registered_loggers(source_logger=logger, include={"remediator"})
 # A repeated event answered from the idempotency store counts no outcome: an invocation without
 # metrics is expected, and powertools' warning about it is silenced as its documentation says
-# (https://docs.powertools.aws.dev/lambda/python/latest/core/metrics/, "Suppressing warning
-# messages on empty metrics").
+# (https://docs.powertools.aws.dev/lambda/python/latest/core/metrics/#raising-schemavalidationerror-on-empty-metrics).
 warnings.filterwarnings("ignore", "No application metrics to publish*")
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -62,13 +61,15 @@ def _traced(function: Handler) -> Handler:
 def remediator() -> Remediator:
     """Built once per execution environment: settings are immutable, clients are reused."""
     settings = Settings.from_env(os.environ)
+    state = state_for(settings.state_table_name)
+    client = state.client if isinstance(state, DynamoState) else None  # one client for both
     return Remediator(
         AwsAdapter(),
         settings.config,
         topic_arn=settings.notify_topic_arn,
-        state=state_for(settings.state_table_name),
+        state=state,
         on_notification_failure=_count_notification_failure,
-        incidents=incidents_for(settings.state_table_name),
+        incidents=incidents_for(settings.state_table_name, client),
         state_table_name=settings.state_table_name,
     )
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from remediator.adapters.dynamo import dynamodb_client
 from remediator.adapters.errors import Conflict, call, pages
 from remediator.incidents import Incident, Joined, Opened, Status
 from remediator.ports import AwsError
@@ -293,6 +294,4 @@ def incidents_for(table_name: str | None, client: Any = None) -> DynamoIncidents
     """The incident store of a state table, or None without one."""
     if not table_name:
         return None
-    from remediator.adapters.dynamo import dynamodb_client  # noqa: PLC0415
-
     return DynamoIncidents(table_name, client or dynamodb_client())
