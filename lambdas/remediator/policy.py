@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from remediator.arns import Principal, PrincipalKind
+from remediator.arns import Principal, launches_for_its_service
 
 MAX_KEY_POLICY_BYTES = 32 * 1024
 SID_PREFIX = "KmsLaunchRemediator"
@@ -108,12 +108,14 @@ def tool_statements(
 ) -> list[dict[str, Any]]:
     """The statements that let ``principal`` launch with the key, as the seeds write them.
 
-    A service-linked role of the key's own account gets the seeds' unrestricted "use" statement
-    (its permissions policy is fixed by AWS, and Auto Scaling needs it). Every other principal
+    A launching service's service-linked role of the key's own account (Auto Scaling, Spot,
+    Spot Fleet, EC2 Fleet: ``arns.LAUNCHER_SLR_SERVICES``) gets the seeds' unrestricted "use"
+    statement (its permissions policy is fixed by AWS, and Auto Scaling needs it). Every other
+    principal, the service-linked roles of other services included,
     gets the use actions only through EC2 (``kms:ViaService``). Both get ``kms:CreateGrant``
     only for AWS resources (``kms:GrantIsForAWSResource``).
     """
-    if principal.kind is PrincipalKind.SERVICE_LINKED_ROLE and principal.account == key_account:
+    if launches_for_its_service(principal) and principal.account == key_account:
         use = _statement(SID_USE, USE_ACTIONS, None)
     else:
         use = _statement(

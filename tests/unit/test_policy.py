@@ -931,3 +931,43 @@ def test_policy_evaluate_root_statement_delegates_in_other_partitions() -> None:
         evaluate({"Statement": [root]}, CN_USER, LAUNCH_ACTIONS, "cn-north-1").access
         is Access.UNKNOWN
     )
+
+
+# --- which service-linked roles get the unconditioned statement ----------------------------
+
+LAUNCHER_SLRS = [
+    "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_web",
+    "spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+    "spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet",
+    "ec2fleet.amazonaws.com/AWSServiceRoleForEC2Fleet",
+]
+OTHER_ROLES = [
+    "aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk",
+    "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+    "aws-service-role/AdminRole",
+    "aws-service-role/autoscaling.amazonaws.com/nested/AdminRole",
+    "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+]
+
+
+@pytest.mark.parametrize("path", LAUNCHER_SLRS)
+def test_policy_tool_statements_unconditioned_for_launching_services_slr(path: str) -> None:
+    # Given the service-linked role of a service that launches instances, in the key's account
+    arn = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/{path}"
+    # When the tool's statements are made, Then it gets the seeds' unconditioned use statement
+    assert tool_statements(principal_from_arn(arn), ACCOUNT, REGION) == [
+        use_stmt(arn),
+        attach_stmt(arn),
+    ]
+
+
+@pytest.mark.parametrize("path", OTHER_ROLES)
+def test_policy_tool_statements_via_ec2_for_other_roles_under_service_paths(path: str) -> None:
+    # Given another service's service-linked role, or a role at a path that is no
+    # service-linked role's (a name beside or below a service path)
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{path}"
+    # When the tool's statements are made, Then the use actions are allowed only through EC2
+    assert tool_statements(principal_from_arn(arn), ACCOUNT, REGION) == [
+        use_via_ec2_stmt(arn),
+        attach_stmt(arn),
+    ]
