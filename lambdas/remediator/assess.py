@@ -45,7 +45,12 @@ def assess(
     region: str,
     target: Target,
     thorough: bool = False,
+    event_account: str | None = None,
 ) -> Assessment:
+    """``this_account`` is the account the credentials act in (STS GetCallerIdentity);
+    ``event_account`` the event's ``account`` field, None when there is no event (diagnose)."""
+    if event_account is not None and event_account != this_account:
+        return Assessment(problem=foreign_event_problem(event_account, this_account))
     if target.problem or target.principal is None or target.key_reference is None:
         return Assessment(problem=target.problem or "the event names no usable key or principal")
     key, problem = resolve_key(aws, target, region)
@@ -70,6 +75,26 @@ def assess(
         changes_in_last_hour=state.changes_in_last_hour(key.arn) if allowed else 0,
     )
     return Assessment(key=key, facts=facts, policy_note=policy_note, grants_note=grants_note)
+
+
+def foreign_event_problem(event_account: str, this_account: str) -> str:
+    """Why an event of another account is not acted on.
+
+    An AWS service's event carries "the account and region in which it occurred" (EventBridge
+    reference, "Event structure"; ``account`` is "the 12-digit number identifying an AWS
+    account", user guide, "Event structure reference"), and a rule that forwards it to another
+    account's bus keeps that account. A customer's own events may not use a ``source`` that
+    begins with "aws." (same page), so an ``aws.*`` event of another account reached this function
+    forwarded, or was handed to it directly (``replay``, a crafted invocation). Either way its
+    instance, group and principal are not this account's: these credentials can neither read
+    them nor check that the principal exists, and acting on it would take the event's word
+    for facts this tool must read itself.
+    """
+    return (
+        f"the event is from account {event_account}, but this remediator acts in account "
+        f"{this_account} (STS GetCallerIdentity): an event forwarded from another account, or "
+        "crafted, is not acted on; run the remediator in the event's account"
+    )
 
 
 def resolve_key(aws: AwsPort, target: Target, region: str) -> tuple[KeyInfo | None, str | None]:

@@ -102,7 +102,9 @@ class Remediator:
             self.aws,
             self.state,
             self.config,
-            this_account=meta.account,
+            # The account these credentials act in (STS), not the one the event claims.
+            this_account=self.aws.account_id(),
+            event_account=meta.account,
             region=meta.region,
             target=target,
         )
