@@ -62,7 +62,13 @@ def assess(
     allowed = allow.allows_key(key.arn) and allow.allows_principal(principal.arn)
     if key.manager != "CUSTOMER" or not (allowed or thorough):
         return Assessment(key=key, facts=facts, policy_note=_unread_note(key))
-    policy, policy_note = _policy(aws, key, this_account)
+    try:
+        policy, policy_note = _policy(aws, key, this_account)
+    except PolicyError as err:
+        logger.warning("key_policy_unreadable", extra={"key_arn": key.arn, "error": str(err)})
+        if not thorough:
+            return Assessment(key=key, facts=facts, problem=unsafe_policy_problem(err))
+        policy, policy_note = None, f"unreadable: {err}"
     own_key = key.account == this_account
     grants, grants_note = (None, "") if own_key and not thorough else _grants(aws, key.arn)
     checkable = principal.account == this_account and principal.kind in _CHECKABLE
@@ -94,6 +100,14 @@ def foreign_event_problem(event_account: str, this_account: str) -> str:
         f"the event is from account {event_account}, but this remediator acts in account "
         f"{this_account} (STS GetCallerIdentity): an event forwarded from another account, or "
         "crafted, is not acted on; run the remediator in the event's account"
+    )
+
+
+def unsafe_policy_problem(err: PolicyError) -> str:
+    """Why a key policy that ``parse_policy`` refuses stops the remediation."""
+    return (
+        f"{err}; the tool neither acts on nor rewrites a key policy it cannot read exactly: "
+        "correct the policy by hand (aws kms get-key-policy / put-key-policy)"
     )
 
 
@@ -147,9 +161,6 @@ def _policy(aws: AwsPort, key: KeyInfo, this_account: str) -> tuple[dict[str, ob
         return None, _unread_note(key)
     try:
         return parse_policy(aws.get_key_policy(key.arn)), ""
-    except PolicyError as err:
-        logger.warning("key_policy_unreadable", extra={"key_arn": key.arn, "error": str(err)})
-        return None, f"unreadable: {err}"
     except AccessDenied as err:
         return None, f"could not be read: {err.code}"
 

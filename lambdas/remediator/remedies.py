@@ -35,9 +35,9 @@ from remediator.policy import (
     ADMIN_ACTIONS,
     LAUNCH_ACTIONS,
     admin_actions_granted,
-    non_tool_statements,
     parse_policy,
     render,
+    same_untouched_parts,
 )
 from remediator.ports import AccessDenied, AwsError, AwsPort, Rejected, StatePort
 from remediator.report import Result
@@ -220,8 +220,10 @@ def verify_key_policy(facts: Facts, after: dict[str, Any]) -> str | None:
     verdict = evaluate(after, facts.principal, LAUNCH_ACTIONS, facts.key.region)
     if verdict.access is not Access.ALLOWED:
         return verdict.detail
-    if non_tool_statements(after) != non_tool_statements(facts.policy):
-        return "other statements changed"
+    if not same_untouched_parts(facts.policy, after):
+        # Compared exactly (exact_json.same): a changed number, a boolean become a string, a
+        # dropped or added name all count, though Python's == would hold some of them equal.
+        return "statements the tool did not write (or the policy's Version or Id) changed"
     return None
 
 

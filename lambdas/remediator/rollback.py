@@ -11,8 +11,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from remediator import exact_json
 from remediator.outcomes import SERVICE_NAME
-from remediator.policy import parse_policy, render
+from remediator.policy import PolicyError, parse_policy, render
 from remediator.ports import AwsPort, StatePort
 from remediator.remedies import GRANT, KEY_POLICY
 
@@ -68,17 +69,36 @@ def _revoke(aws: AwsPort, key_arn: str, change: dict[str, Any]) -> dict[str, Any
 def _restore(
     aws: AwsPort, key_arn: str, change: dict[str, Any], later: list[str], *, force: bool
 ) -> dict[str, Any]:
-    current = parse_policy(aws.get_key_policy(key_arn))
-    if (current != change["after"] or later) and not force:
+    try:
+        # The recorded policies pass the same strict rules as a policy read from KMS: a record
+        # holding a value no key policy may hold (such as a non-finite number) is refused,
+        # and what is written is exactly what was recorded.
+        before, text = _recorded_policy(change["before"])
+        after, _ = _recorded_policy(change["after"])
+        current = parse_policy(aws.get_key_policy(key_arn))
+    except PolicyError as err:
+        return {"outcome": REFUSED, "reason": f"the policy cannot be restored safely: {err}"}
+    if (not exact_json.same(current, after) or later) and not force:
         reason = "the key policy changed since this change was made"
         if later:
             reason += f" (later changes: {later})"
         return {"outcome": REFUSED, "reason": reason + "; use --force to restore anyway"}
-    text = render(change["before"])
-    assert text is not None  # it was a valid key policy before
     aws.put_key_policy(key_arn, text)
-    ok = parse_policy(aws.get_key_policy(key_arn)) == change["before"]
-    return {"restored_policy": change["before"], **_verdict(ok)}
+    try:
+        ok = exact_json.same(parse_policy(aws.get_key_policy(key_arn)), before)
+    except PolicyError:
+        ok = False
+    return {"restored_policy": before, **_verdict(ok)}
+
+
+def _recorded_policy(recorded: Any) -> tuple[dict[str, Any], str]:
+    """(the recorded policy, the text that writes it back), rendered and read back strictly."""
+    if not isinstance(recorded, dict):
+        raise PolicyError("the recorded policy is not a JSON object")
+    text = render(recorded)
+    if text is None:
+        raise PolicyError("the recorded policy does not fit in a key policy (32 KB)")
+    return parse_policy(text), text
 
 
 def _verdict(ok: bool) -> dict[str, str]:
