@@ -81,6 +81,7 @@ class Remediator:
             ]
         else:
             reports = [self._target(meta, kind, target) for target in launch.targets]
+        reports += self._recovered()
         for report in reports:
             logger.info(
                 "event_handled",
@@ -119,6 +120,21 @@ class Remediator:
             instance_id=target.instance_id,
         )
 
+    def _recovered(self) -> list[Report]:
+        """Reports for changes an interrupted invocation made and this one audited."""
+        recovered, self.remedies.recovered = self.remedies.recovered, []
+        return [
+            Report.of(
+                r.result,
+                event_id=r.intent["event_id"],
+                trigger="Recovery",
+                key_arn=r.intent.get("key_arn"),
+                principal_arn=r.intent["principal_arn"],
+                instance_id=None,
+            )
+            for r in recovered
+        ]
+
     def result(self, meta: EventMeta, target: Target, assessment: Assessment) -> Result:
         """Decide on an assessed target and act on the decision (or, in dry-run, say how)."""
         if assessment.facts is None or assessment.problem:
@@ -127,6 +143,8 @@ class Remediator:
                 Outcome.REFUSED, reason, suggested_fix=manual_fix(reason, target.instance_id)
             )
         facts = assessment.facts
+        if self.config.allow.allows_key(facts.key.arn):
+            self.remedies.recover_pending(facts.key.arn)
         return self._act(meta, facts, decide(facts, self.config))
 
     def _act(self, meta: EventMeta, facts: Facts, decision: Decision) -> Result:

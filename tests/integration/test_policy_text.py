@@ -132,6 +132,8 @@ class Recorded(NoState):
     def __init__(self, before: Any, after: Any) -> None:
         self.change = {
             "change_id": "c-1",
+            "event_id": "9d08ae7b-de35-4e5f-a32f-270f7298bcd5",
+            "principal_arn": f"arn:aws:iam::{ACCOUNT}:user/ops-alice",
             "remedy": "key-policy",
             "at": "2024-05-14T13:16:05Z",
             "before": before,
