@@ -166,12 +166,15 @@ class Remediator:
         return self.remedies.apply(meta.event_id, facts, decision)
 
     def _notify(self, report: Report) -> None:
-        if not self.topic_arn:
-            return
+        """Publish the report; then a change it reports is closed in the audit trail (one that
+        could not be notified stays open, and the next invocation on the key sends it)."""
         try:
-            self.aws.publish(
-                self.topic_arn, report.subject(), report.message_json(), report.outcome.value
-            )
+            if self.topic_arn:
+                self.aws.publish(
+                    self.topic_arn, report.subject(), report.message_json(), report.outcome.value
+                )
+            if report.change_id and report.key_arn:
+                self.state.close_change(report.key_arn, report.change_id)
         except AwsError as err:
             # The change (if any) stands; a retry must not repeat it. Logged and counted.
             logger.error(

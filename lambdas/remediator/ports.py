@@ -122,6 +122,8 @@ class StatePort(Protocol):
 
     def finish_change(self, key_arn: str, change_id: str, after: Any, note: str = "") -> None: ...
 
+    def close_change(self, key_arn: str, change_id: str) -> None: ...
+
     def abandon_change(self, key_arn: str, change_id: str) -> None: ...
 
     def pending_changes(self, key_arn: str) -> list[dict[str, Any]]: ...
@@ -148,6 +150,9 @@ class NoState:
         return ""
 
     def finish_change(self, key_arn: str, change_id: str, after: Any, note: str = "") -> None:
+        return None
+
+    def close_change(self, key_arn: str, change_id: str) -> None:
         return None
 
     def abandon_change(self, key_arn: str, change_id: str) -> None:

@@ -40,6 +40,9 @@ def recover(aws: AwsPort, state: StatePort, key_arn: str) -> list[Recovered]:
     """Settle every change left pending on the key; the ones that were made, to report."""
     recovered = []
     for intent in state.pending_changes(key_arn):
+        if intent["status"] == "done":  # made and audited; its notification was not sent
+            recovered.append(Recovered({**intent, "key_arn": key_arn}, _unnotified(intent)))
+            continue
         planned = PlannedChange(
             key_arn,
             intent["event_id"],
@@ -52,6 +55,15 @@ def recover(aws: AwsPort, state: StatePort, key_arn: str) -> list[Recovered]:
         if result is not None:
             recovered.append(Recovered({**intent, "key_arn": key_arn}, result))
     return recovered
+
+
+def _unnotified(intent: dict[str, Any]) -> Result:
+    return Result(
+        Outcome.REMEDIATED,
+        "a change made and audited by an earlier invocation, which stopped before notifying",
+        remedy=intent["remedy"],
+        change_id=intent["change_id"],
+    )
 
 
 def settle(aws: AwsPort, state: StatePort, planned: PlannedChange, change_id: str) -> str:

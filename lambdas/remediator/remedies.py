@@ -119,9 +119,8 @@ class Remedies:
         planned = PlannedChange(
             key.arn, event_id, facts.principal.arn, KEY_POLICY, facts.policy, change.after
         )
-        change_id = self.state.begin_change(planned)
-        failed = self._write(
-            planned, change_id, result, facts, lambda: self.aws.put_key_policy(key.arn, text)
+        change_id, failed = self._write(
+            planned, result, facts, lambda: self.aws.put_key_policy(key.arn, text)
         )
         if failed:
             return failed
@@ -143,7 +142,6 @@ class Remedies:
         planned = PlannedChange(
             plan.key_arn, event_id, facts.principal.arn, GRANT, None, plan_record(plan)
         )
-        change_id = self.state.begin_change(planned)
         grant_ids: list[str] = []
 
         def write() -> None:
@@ -151,7 +149,7 @@ class Remedies:
                 self.aws.create_grant(plan.key_arn, plan.grantee, plan.operations, plan.name)
             )
 
-        failed = self._write(planned, change_id, result, facts, write)
+        change_id, failed = self._write(planned, result, facts, write)
         if failed:
             return failed
         [grant_id] = grant_ids
@@ -190,12 +188,28 @@ class Remedies:
     def _write(
         self,
         planned: PlannedChange,
+        result: Result,
+        facts: Facts,
+        write: Callable[[], None],
+    ) -> tuple[str, Result | None]:
+        """Record the intent, fence, then write: (the change id, None) when written; else the
+        result, with the intent settled."""
+        what = _WRITES[planned.remedy]
+        try:
+            change_id = self.state.begin_change(planned)
+        except AwsError as err:
+            why = f"{what} not attempted: the change could not be recorded first ({err})"
+            return "", replace(result, outcome=Outcome.FAILED, reason=why)
+        return change_id, self._fenced(planned, change_id, result, facts, write)
+
+    def _fenced(
+        self,
+        planned: PlannedChange,
         change_id: str,
         result: Result,
         facts: Facts,
         write: Callable[[], None],
     ) -> Result | None:
-        """Fence, then write. None when written; else the result, the intent settled."""
         key_arn, what = planned.key_arn, _WRITES[planned.remedy]
         try:
             self.state.fence(key_arn)

@@ -8,8 +8,9 @@ Implements ``remediator.ports.StatePort``:
   before a KMS write, that this acquisition still holds the lock, and renews its lease.
 - Write-ahead audit. ``begin_change`` records an intent (the prior state, the planned change)
   before any KMS write; ``finish_change`` writes the audit record (once, never overwritten) and
-  closes the intent; ``abandon_change`` closes it as not applied. An intent left pending by a
-  process that died is found by ``pending_changes`` and completed by the next one.
+  marks the intent done; ``close_change`` closes it once its notification is sent;
+  ``abandon_change`` closes it as not applied. An intent left open by a process that died is
+  found by ``pending_changes`` and completed (or notified) by the next one.
 - The anti-loop count: every audit record and pending intent of the last hour, over all pages.
 
 Without a table, ``ports.NoState`` applies: no lock and no audit (single CLI runs, unit tests).
@@ -47,7 +48,9 @@ logger = logging.getLogger(__name__)
 
 LOCK_WAIT_SECONDS = 45
 CLOSED_INTENT_SECONDS = 30 * 24 * 3600  # a closed intent is kept this long, for history
-PENDING, DONE, NOT_APPLIED = "pending", "done", "not_applied"
+# An intent is pending until its change is settled; done (audited, not yet notified); then
+# notified or not_applied, and kept a while for history.
+PENDING, DONE, NOTIFIED, NOT_APPLIED = "pending", "done", "notified", "not_applied"
 COUNTED_REMEDIES = ("key-policy", "grant")  # the anti-loop cap counts these, not rollbacks
 
 
@@ -235,24 +238,29 @@ class DynamoState:
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": PARTITION_KEY},
             )
-        self._close(key_arn, change_id, DONE)
+        self._close(key_arn, change_id, DONE, keep=True)
+
+    def close_change(self, key_arn: str, change_id: str) -> None:
+        """The change was made, audited and notified."""
+        self._close(key_arn, change_id, NOTIFIED)
 
     def abandon_change(self, key_arn: str, change_id: str) -> None:
         """The change was not made: close its intent as not applied."""
         self._close(key_arn, change_id, NOT_APPLIED)
 
-    def _close(self, key_arn: str, change_id: str, status: str) -> None:
+    def _close(self, key_arn: str, change_id: str, status: str, keep: bool = False) -> None:
+        expiry = {":until": {"N": str(int(self.clock() + CLOSED_INTENT_SECONDS))}}
         call(
             "dynamodb:UpdateItem",
             self.client.update_item,
             TableName=self.table,
             Key={PARTITION_KEY: _text(f"{INTENT_PREFIX}{key_arn}"), SORT_KEY: _text(change_id)},
-            UpdateExpression="SET #status = :status, #exp = :until",
-            ExpressionAttributeNames={"#status": "status", "#exp": TTL_ATTRIBUTE},
-            ExpressionAttributeValues={
-                ":status": _text(status),
-                ":until": {"N": str(int(self.clock() + CLOSED_INTENT_SECONDS))},
+            UpdateExpression="SET #status = :status" + ("" if keep else ", #exp = :until"),
+            ExpressionAttributeNames={
+                "#status": "status",
+                **({} if keep else {"#exp": TTL_ATTRIBUTE}),
             },
+            ExpressionAttributeValues={":status": _text(status), **({} if keep else expiry)},
         )
 
     def _intent(self, key_arn: str, change_id: str) -> dict[str, Any] | None:
@@ -267,20 +275,25 @@ class DynamoState:
         return item
 
     def pending_changes(self, key_arn: str) -> list[dict[str, Any]]:
-        """Intents recorded and not closed: changes that may or may not have been made."""
-        return [i for i in self._query(f"{INTENT_PREFIX}{key_arn}") if i["status"] == PENDING]
+        """Intents not closed: changes that may or may not have been made (pending), and
+        changes made and audited whose notification was not sent (done)."""
+        intents = self._query(f"{INTENT_PREFIX}{key_arn}")
+        return [i for i in intents if i["status"] in (PENDING, DONE)]
+
+    def _unsettled(self, key_arn: str) -> list[dict[str, Any]]:
+        return [i for i in self.pending_changes(key_arn) if i["status"] == PENDING]
 
     def changes_in_last_hour(self, key_arn: str) -> int:
-        """Changes made or in flight within the hour: audit records and pending intents."""
+        """Changes made or in flight within the hour: audit records and unsettled intents."""
         since = _iso(self.clock() - 3600)
         recorded = self._query(f"{AUDIT_PREFIX}{key_arn}", since=since)
-        recorded += [c for c in self.pending_changes(key_arn) if c["at"] >= since]
+        recorded += [c for c in self._unsettled(key_arn) if c["at"] >= since]
         return sum(1 for c in recorded if c.get("remedy") in COUNTED_REMEDIES)
 
     def history(self, key_arn: str) -> list[dict[str, Any]]:
-        """Every recorded change to a key, oldest first, then the intents still pending."""
+        """Every recorded change to a key, oldest first, then the intents still unsettled."""
         done = self._query(f"{AUDIT_PREFIX}{key_arn}")
-        pending = [{**c, "pending": True} for c in self.pending_changes(key_arn)]
+        pending = [{**c, "pending": True} for c in self._unsettled(key_arn)]
         return [*done, *pending]
 
     def _query(self, partition: str, since: str = "") -> list[dict[str, Any]]:
