@@ -90,11 +90,11 @@ def foreign_event_problem(event_account: str, this_account: str) -> str:
     reference, "Event structure"; ``account`` is "the 12-digit number identifying an AWS
     account", user guide, "Event structure reference"), and a rule that forwards it to another
     account's bus keeps that account. A customer's own events may not use a ``source`` that
-    begins with "aws." (same page), so an ``aws.*`` event of another account reached this function
-    forwarded, or was handed to it directly (``replay``, a crafted invocation). Either way its
+    begins with "aws." (same page), so an ``aws.*`` event of another account came here
+    forwarded, or was handed over directly (``replay``, a crafted invocation). Either way its
     instance, group and principal are not this account's: these credentials can neither read
-    them nor check that the principal exists, and acting on it would take the event's word
-    for facts this tool must read itself.
+    them nor check that the principal exists, and acting on it would take the event's word for
+    facts this tool must read itself.
     """
     return (
         f"the event is from account {event_account}, but this remediator acts in account "

@@ -110,12 +110,12 @@ def tool_statements(
 ) -> list[dict[str, Any]]:
     """The statements that let ``principal`` launch with the key, as the seeds write them.
 
-    A launching service's service-linked role of the key's own account (Auto Scaling, Spot,
-    Spot Fleet, EC2 Fleet: ``arns.LAUNCHER_SLR_SERVICES``) gets the seeds' unrestricted "use"
-    statement (its permissions policy is fixed by AWS, and Auto Scaling needs it). Every other
-    principal, the service-linked roles of other services included,
-    gets the use actions only through EC2 (``kms:ViaService``). Both get ``kms:CreateGrant``
-    only for AWS resources (``kms:GrantIsForAWSResource``).
+    The service-linked role of a service that launches with it (Auto Scaling, Spot, Spot Fleet,
+    EC2 Fleet: ``arns.LAUNCHER_SLR_SERVICES``), in the key's own account, gets the seeds'
+    unrestricted "use" statement (its permissions policy is fixed by AWS, and Auto Scaling needs
+    it). Every other principal, other services' service-linked roles included, gets the use
+    actions only through EC2 (``kms:ViaService``). Both get ``kms:CreateGrant`` only for AWS
+    resources (``kms:GrantIsForAWSResource``).
     """
     if launches_for_its_service(principal) and principal.account == key_account:
         use = _statement(SID_USE, USE_ACTIONS, None)
