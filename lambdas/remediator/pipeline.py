@@ -98,8 +98,9 @@ class Remediator:
             raise RemediationFailed(reports)
         return reports
 
-    def _target(self, meta: EventMeta, kind: str, target: Target) -> Report:
-        assessment = assess(
+    def assess(self, meta: EventMeta, target: Target, *, thorough: bool = False) -> Assessment:
+        """Re-read AWS for one target (``thorough``: whatever can be read, for diagnose)."""
+        return assess(
             self.aws,
             self.state,
             self.config,
@@ -108,7 +109,11 @@ class Remediator:
             event_account=meta.account,
             region=meta.region,
             target=target,
+            thorough=thorough,
         )
+
+    def _target(self, meta: EventMeta, kind: str, target: Target) -> Report:
+        assessment = self.assess(meta, target)
         result = self.result(meta, target, assessment)
         key = assessment.key
         return Report.of(
