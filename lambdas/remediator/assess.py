@@ -42,14 +42,14 @@ def assess(
     config: RemediatorConfig,
     *,
     this_account: str,
+    event_account: str,
     region: str,
     target: Target,
     thorough: bool = False,
-    event_account: str | None = None,
 ) -> Assessment:
-    """``this_account`` is the account the credentials act in (STS GetCallerIdentity);
-    ``event_account`` the event's ``account`` field, None when there is no event (diagnose)."""
-    if event_account is not None and event_account != this_account:
+    """``this_account`` is the account the credentials act in (STS GetCallerIdentity),
+    ``event_account`` the account the event claims (its ``account`` field)."""
+    if event_account != this_account:
         return Assessment(problem=foreign_event_problem(event_account, this_account))
     if target.problem or target.principal is None or target.key_reference is None:
         return Assessment(problem=target.problem or "the event names no usable key or principal")
