@@ -188,3 +188,31 @@ def test_rollback_writes_the_recorded_policy_exactly(
     # Then the key holds that number as recorded, and the rollback verified it
     assert result["outcome"] == "rolled_back"
     assert f'"aws:MultiFactorAuthAge": {written or number}' in raw_policy(world, key)
+
+
+def test_audit_trail_keeps_numbers_exactly_through_change_and_rollback(
+    world: World, run: Run
+) -> None:
+    # Given a state table, and a key policy whose other statement holds the number 1.10
+    import boto3
+
+    from remediator.adapters.dynamo import DynamoState, create_table
+
+    create_table(boto3.client("dynamodb", region_name=world.region), "exact")
+    state = DynamoState("exact", client=boto3.client("dynamodb", region_name=world.region))
+    key, user = world.key(), world.user()
+    mfa = MFA.replace("NUMBER", "1.10")
+    original = '{"Version": "2012-10-17", "Statement": [' + ROOT + ", " + mfa + "]}"
+    set_raw_policy(world, key, original)
+
+    # When the user is added (audited), and the change rolled back from the audit trail
+    [report] = run(user_event(key), allow([user], [key]), state=state)
+    [change] = state.history(key)
+    result = rollback(AwsAdapter(region=world.region), state, key, None, force=False)
+
+    # Then the record holds 1.10 exactly, and the restored policy says 1.10 again
+    assert report.outcome is Outcome.REMEDIATED
+    number = change["before"]["Statement"][1]["Condition"]["NumericLessThan"]
+    assert number == {"aws:MultiFactorAuthAge": Decimal("1.10")}
+    assert result["outcome"] == "rolled_back"
+    assert '"aws:MultiFactorAuthAge": 1.10' in raw_policy(world, key)

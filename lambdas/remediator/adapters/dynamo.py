@@ -19,7 +19,6 @@ Without a table, ``ports.NoState`` applies: no lock and no audit (single CLI run
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from remediator import exact_json
 from remediator.adapters.aws import RETRY_CONFIG
 from remediator.adapters.errors import Conflict, call, pages
 from remediator.model import PlannedChange
@@ -207,8 +207,8 @@ class DynamoState:
             "principal_arn": _text(change.principal_arn),
             "remedy": _text(change.remedy),
             "at": _text(_iso(now)),
-            "before": _text(json.dumps(change.before)),
-            "planned": _text(json.dumps(change.planned)),
+            "before": _text(exact_json.dumps(change.before)),
+            "planned": _text(exact_json.dumps(change.planned)),
             "token": _text(self.tokens.get(change.key_arn, "")),
         }
         call("dynamodb:PutItem", self.client.put_item, TableName=self.table, Item=item)
@@ -224,7 +224,7 @@ class DynamoState:
             SORT_KEY: _text(f"{intent['at']['S']}#{change_id}"),
             **{name: intent[name] for name in ("change_id", "event_id", "principal_arn")},
             **{name: intent[name] for name in ("remedy", "at", "before", "planned")},
-            "after": _text(json.dumps(after)),
+            "after": _text(exact_json.dumps(after)),
         }
         if note:
             item["note"] = _text(note)
@@ -325,7 +325,10 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     }
     for name in ("before", "after", "planned"):
         if record.get(name) is not None:
-            record[name] = json.loads(record[name])
+            with contextlib.suppress(exact_json.JsonTextError):
+                # (a record an older version wrote with a non-finite number stays as text:
+                # history lists it, and rollback refuses to write it)
+                record[name] = exact_json.loads(record[name])
     record.pop("token", None)
     return record
 
