@@ -10,8 +10,9 @@ someone else is listed as edited and never removed.
 tool's own statements, vets the new policy with Access Analyzer ``ValidatePolicy`` where it is
 available (nothing is added, so ``CheckAccessNotGranted`` has nothing to check), writes it, reads
 it back and verifies that no statement of the tool's is left and every other statement is as it
-was; it records the change in the audit trail (remedy ``cleanup``), then revokes the tool's
-grants and verifies they are gone.
+was, then revokes the tool's grants and verifies they are gone. Each write goes through the
+write-ahead audit as the remediator's own do (intent, fence, write, verify, audit record; remedy
+``cleanup``), so a process stopped midway is settled by the next invocation on the key.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediator import exact_json
 from remediator.arns import autoscaling_slr_arn, parse_arn, principal_from_arn
 from remediator.decision import GRANT_NAME_PREFIX
-from remediator.model import Grant
+from remediator.model import Grant, PlannedChange
 from remediator.policy import (
     TOOL_SIDS,
+    PolicyError,
     as_list,
     non_tool_statements,
     parse_policy,
@@ -33,9 +36,17 @@ from remediator.policy import (
     statements,
     tool_statements,
 )
-from remediator.ports import AccessDenied, AwsError, AwsPort, NotFound, StatePort
+from remediator.ports import (
+    AccessDenied,
+    AwsError,
+    AwsPort,
+    LockLost,
+    NotFound,
+    Rejected,
+    StatePort,
+)
+from remediator.recovery import CLEANUP, recover
 
-CLEANUP = "cleanup"  # the remedy of the audit record of a cleanup
 REMOVED, NOTHING, REFUSED, FAILED = "removed", "nothing to remove", "refused", "failed"
 
 
@@ -132,59 +143,90 @@ def find(aws: AwsPort, key_arn: str) -> Found:
 
 
 def remove_tool_changes(aws: AwsPort, state: StatePort, found: Found) -> dict[str, Any]:
-    """Take out what ``found`` lists, under the key's lock; the result's ``outcome`` says how."""
+    """Take out what ``found`` lists, under the key's lock, through the write-ahead audit: each
+    write is recorded as an intent, fenced, made, verified and audited (remedy ``cleanup``).
+    The result's ``outcome`` says how it went."""
     result: dict[str, Any] = {"key_arn": found.key_arn, "outcome": NOTHING}
     if found.empty:
         return result
     with state.lock(found.key_arn):
+        # A change a stopped process made but did not record would otherwise go unseen.
+        recover(aws, state, found.key_arn)
         result["outcome"] = REMOVED
         if found.statements:
             result |= _remove_statements(aws, state, found.key_arn)
             if result["outcome"] != REMOVED:
                 return result
         if found.grants:
-            result |= _revoke_grants(aws, found.key_arn, found.grants)
+            result |= _revoke_grants(aws, state, found.key_arn, found.grants)
     return result
 
 
-def _revoke_grants(aws: AwsPort, key_arn: str, grants: tuple[Grant, ...]) -> dict[str, Any]:
-    revoked = [g.grant_id for g in grants]
-    for grant_id in revoked:
+def _begin(state: StatePort, planned: PlannedChange) -> str:
+    """Record the intent, then prove the lock is still held, before a write."""
+    change_id = state.begin_change(planned)
+    try:
+        state.fence(planned.key_arn)
+    except LockLost:
+        state.abandon_change(planned.key_arn, change_id)
+        raise
+    return change_id
+
+
+def _audit(state: StatePort, key_arn: str, change_id: str, after: Any) -> None:
+    """The change was made: its audit record, and the intent closed (nothing to notify)."""
+    state.finish_change(key_arn, change_id, after)
+    state.close_change(key_arn, change_id)
+
+
+def _revoke_grants(
+    aws: AwsPort, state: StatePort, key_arn: str, grants: tuple[Grant, ...]
+) -> dict[str, Any]:
+    revoked = []
+    for grant in grants:
+        planned = PlannedChange(
+            key_arn, CLEANUP, grant.grantee, CLEANUP, None, {"revoke": grant.grant_id}
+        )
+        change_id = _begin(state, planned)
         with contextlib.suppress(NotFound):  # revoked meanwhile
-            aws.revoke_grant(key_arn, grant_id)
-    left = sorted({g.grant_id for g in aws.list_grants(key_arn)} & set(revoked))
-    if left:
-        return {"outcome": FAILED, "reason": f"grants still listed after RevokeGrant: {left}"}
+            aws.revoke_grant(key_arn, grant.grant_id)
+        if grant.grant_id in {g.grant_id for g in aws.list_grants(key_arn)}:
+            # Left pending: the next invocation on the key reads the grants and settles it.
+            return {"outcome": FAILED, "reason": f"grant {grant.grant_id} still listed"}
+        _audit(state, key_arn, change_id, {"revoked": grant.grant_id})
+        revoked.append(grant.grant_id)
     return {"revoked_grants": revoked}
 
 
 def _remove_statements(aws: AwsPort, state: StatePort, key_arn: str) -> dict[str, Any]:
-    before = parse_policy(aws.get_key_policy(key_arn))  # re-read under the lock
-    after = without_tool_statements(before, key_arn)
-    if after == before:
+    try:
+        before = parse_policy(aws.get_key_policy(key_arn))  # re-read under the lock
+        after = without_tool_statements(before, key_arn)
+        text = render(after)
+    except PolicyError as err:
+        return {"outcome": REFUSED, "reason": f"the key policy cannot be changed safely: {err}"}
+    own, _ = tool_statements_in(before, key_arn)
+    if not own:
         return {"outcome": REMOVED, "removed_statements": []}
-    text = render(after)
     assert text is not None  # smaller than a policy KMS accepted
     findings = aws.validate_policy(text)
     errors = [f for f in findings or [] if f.get("findingType") == "ERROR"]
     if errors:
         details = "; ".join(f"{f.get('issueCode')}: {f.get('findingDetails')}" for f in errors)
         return {"outcome": REFUSED, "reason": f"Access Analyzer ValidatePolicy: {details}"}
+    principals = ",".join(sorted({p for names in own.values() for p in names}))
+    planned = PlannedChange(key_arn, CLEANUP, principals, CLEANUP, before, {"policy": after})
+    change_id = _begin(state, planned)
     try:
         aws.put_key_policy(key_arn, text)
-    except AwsError as err:
+    except (Rejected, AccessDenied) as err:
+        state.abandon_change(key_arn, change_id)
+        return {"outcome": REFUSED, "reason": f"KMS refused the policy: {err}"}
+    except AwsError as err:  # whether it was applied is unknown: the intent stays pending
         return {"outcome": FAILED, "reason": f"PutKeyPolicy failed: {err}"}
     read_back = parse_policy(aws.get_key_policy(key_arn))
     left, _ = tool_statements_in(read_back, key_arn)
-    if left or non_tool_statements(read_back) != non_tool_statements(before):
+    if left or not exact_json.same(non_tool_statements(read_back), non_tool_statements(before)):
         return {"outcome": FAILED, "reason": "verification failed after PutKeyPolicy"}
-    own, _ = tool_statements_in(before, key_arn)
-    change_id = state.record_change(
-        key_arn=key_arn,
-        event_id=CLEANUP,
-        principal_arn=",".join(sorted({p for names in own.values() for p in names})),
-        remedy=CLEANUP,
-        before=before,
-        after=read_back,
-    )
+    _audit(state, key_arn, change_id, read_back)
     return {"outcome": REMOVED, "removed_statements": sorted(own), "change_id": change_id or None}

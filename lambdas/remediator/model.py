@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,15 @@ class AutoScalingGroup:
     service_linked_role_arn: str | None
     launch_template: dict[str, str] | None  # LaunchTemplateId/Name and Version
     launch_configuration: str | None
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A change about to be made, as the write-ahead audit records it."""
+
+    key_arn: str
+    event_id: str
+    principal_arn: str
+    remedy: str  # "key-policy" or "grant"
+    before: Any  # the key policy before, or None for a grant
+    planned: Any  # the policy to write, or the grant (name, grantee, operations)

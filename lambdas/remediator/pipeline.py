@@ -94,6 +94,7 @@ class Remediator:
             ]
         else:
             reports = [self._target(meta, kind, launch, target) for target in launch.targets]
+        reports += self._recovered()
         for report in reports:
             logger.info(
                 "event_handled",
@@ -110,20 +111,27 @@ class Remediator:
             raise RemediationFailed(reports)
         return reports
 
+    def assess(self, meta: EventMeta, target: Target, *, thorough: bool = False) -> Assessment:
+        """Re-read AWS for one target (``thorough``: whatever can be read, for diagnose)."""
+        return assess(
+            self.aws,
+            self.state,
+            self.config,
+            # The account these credentials act in (STS), not the one the event claims.
+            this_account=self.aws.account_id(),
+            event_account=meta.account,
+            region=meta.region,
+            target=target,
+            thorough=thorough,
+        )
+
     def _target(self, meta: EventMeta, kind: str, launch: Launch, target: Target) -> Report:
         opening = self.incidents.before(meta, kind, target)
         if isinstance(opening, Joined):
             joined = incidents.joined_result(opening.incident)
             return self._report(meta, kind, launch, target, joined, opening.incident.key_arn)
         try:
-            assessment = assess(
-                self.aws,
-                self.state,
-                self.config,
-                this_account=meta.account,
-                region=meta.region,
-                target=target,
-            )
+            assessment = self.assess(meta, target)
             result = self.result(meta, target, assessment)
         except BaseException:
             self.incidents.failed(opening)  # the next event of the pair decides instead
@@ -156,6 +164,21 @@ class Remediator:
             group_name=launch.group.name if launch.group else None,
         )
 
+    def _recovered(self) -> list[Report]:
+        """Reports for changes an interrupted invocation made and this one audited."""
+        recovered, self.remedies.recovered = self.remedies.recovered, []
+        return [
+            Report.of(
+                r.result,
+                event_id=r.intent["event_id"],
+                trigger="Recovery",
+                key_arn=r.intent.get("key_arn"),
+                principal_arn=r.intent["principal_arn"],
+                instance_id=None,
+            )
+            for r in recovered
+        ]
+
     def result(self, meta: EventMeta, target: Target, assessment: Assessment) -> Result:
         """Decide on an assessed target and act on the decision (or, in dry-run, say how)."""
         if assessment.facts is None or assessment.problem:
@@ -164,6 +187,8 @@ class Remediator:
                 Outcome.REFUSED, reason, suggested_fix=manual_fix(reason, target.instance_id)
             )
         facts = assessment.facts
+        if self.config.allow.allows_key(facts.key.arn):
+            self.remedies.recover_pending(facts.key.arn)
         return self._act(meta, facts, decide(facts, self.config))
 
     def _act(self, meta: EventMeta, facts: Facts, decision: Decision) -> Result:
@@ -187,24 +212,35 @@ class Remediator:
     # --- notifications -----------------------------------------------------------------------
 
     def _notify(self, report: Report) -> None:
-        self._publish(
-            report.subject(),
-            report.message_json(),
-            report.outcome.value,
-            email_text(report),
-            report,
-        )
+        """Publish the report (its JSON, and its text for email); then a change it reports is
+        closed in the audit trail (one that could not be notified stays open, and the next
+        invocation on the key sends it)."""
+        try:
+            if self.topic_arn:
+                self.aws.publish(
+                    self.topic_arn,
+                    report.subject(),
+                    report.message_json(),
+                    report.outcome.value,
+                    email=email_text(report),
+                )
+            if report.change_id and report.key_arn:
+                self.state.close_change(report.key_arn, report.change_id)
+        except AwsError as err:
+            self._notification_failed(report, err)
 
-    def _publish(
-        self, subject: str, message: str, outcome: str, email: str, report: Report | None = None
-    ) -> None:
+    def _publish(self, subject: str, message: str, outcome: str, email: str) -> None:
+        """Publish a message that reports no change of its own (an incident's summary)."""
         if not self.topic_arn:
             return
         try:
             self.aws.publish(self.topic_arn, subject, message, outcome, email=email)
         except AwsError as err:
-            # The change (if any) stands; a retry must not repeat it. Logged and counted.
-            event_id = report.event_id if report else None
-            logger.error("notification_failed", extra={"error": str(err), "event_id": event_id})
-            if self.on_notification_failure:
-                self.on_notification_failure(report, err)
+            self._notification_failed(None, err)
+
+    def _notification_failed(self, report: Report | None, err: AwsError) -> None:
+        # The change (if any) stands; a retry must not repeat it. Logged and counted.
+        event_id = report.event_id if report else None
+        logger.error("notification_failed", extra={"error": str(err), "event_id": event_id})
+        if self.on_notification_failure:
+            self.on_notification_failure(report, err)

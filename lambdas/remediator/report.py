@@ -8,6 +8,7 @@ import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from remediator import exact_json
 from remediator.outcomes import SERVICE_NAME, Outcome
 
 MAX_SUBJECT = 100  # SNS rejects longer subjects
@@ -140,7 +141,8 @@ def complete_undo(result: Result, key_arn: str | None, state_table: str | None) 
     completed = {k: v for k, v in undo.items() if k != "cli"}
     region = _region(key_arn)
     if "previous_policy" in undo:
-        policy = json.dumps(undo["previous_policy"], separators=(",", ":"))
+        # exact_json: the recorded policy's numbers written digit for digit, as KMS had them
+        policy = exact_json.dumps(undo["previous_policy"])
         completed["cli"] = (
             f"aws kms put-key-policy --key-id {key_arn} --policy-name default "
             f"--region {region} --policy {shlex.quote(policy)}"

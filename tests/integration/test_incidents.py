@@ -265,7 +265,10 @@ def test_incidents_failed_decision_is_decided_again_by_the_next_event(
 
     # When the next event of the pair arrives and KMS behaves
     monkeypatch.setattr(AwsAdapter, "put_key_policy", original)
-    [report] = engine(pair).handle(denial(pair, 2))
+    reports = engine(pair).handle(denial(pair, 2))
+
+    # (and the first attempt's intent is settled by recovery, reported apart)
+    [report] = [r for r in reports if r.trigger != "Recovery"]
 
     # Then it decided, and fixed the key
     assert report.outcome is Outcome.REMEDIATED

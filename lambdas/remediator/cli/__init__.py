@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         common.error(f"an AWS call failed: {err}")
         return EXIT_AWS
     except (LockTimeout, LockLost) as err:
-        common.error(f"{err}; try again later")
+        common.error(f"{err}; try again once the other invocation has finished")
         return EXIT_AWS
     except Exception as err:  # noqa: BLE001 (one line, never a traceback: see the module doc)
         return _unexpected(err)

@@ -21,8 +21,6 @@ from typing import Any
 from remediator.cli import common
 from remediator.outcomes import ROLLED_BACK_METRIC, RollbackOutcome
 
-ROLLBACK = "rollback"  # the remedy of a rollback's audit record, whose rolls_back names the change
-
 
 def add_parsers(sub: Any) -> None:
     state = sub.add_parser("state", help="manage the DynamoDB state table")
@@ -82,22 +80,30 @@ def present(
 ) -> dict[str, Any]:
     """A key's audit trail as ``history`` prints it: every record, oldest first, a change
     marked ``in place`` or ``rolled back`` (by which rollback, when), and its incidents."""
+    from remediator.recovery import CLEANUP, ROLLBACK  # noqa: PLC0415 (keeps --help fast)
+
     rollbacks = {
-        str(r["rolls_back"]): r
-        for r in records
-        if r.get("remedy") == ROLLBACK and r.get("rolls_back")
+        str(_rolls_back(r)): r for r in records if r.get("remedy") == ROLLBACK and _rolls_back(r)
     }
     shown = []
     for record in sorted(records, key=lambda r: str(r.get("at", ""))):
         entry = dict(record)
         undone = rollbacks.get(str(record.get("change_id")))
-        if record.get("remedy") != ROLLBACK:
+        if record.get("pending"):
+            entry["status"] = "pending: the next invocation on the key settles it"
+        elif record.get("remedy") not in (ROLLBACK, CLEANUP):
             entry["status"] = "rolled back" if undone else "in place"
         if undone:
             entry["rolled_back_by"] = undone.get("change_id")
             entry["rolled_back_at"] = undone.get("at")
         shown.append(entry)
     return {"key_arn": key_arn, "records": shown, "incidents": incidents}
+
+
+def _rolls_back(record: dict[str, Any]) -> Any:
+    """The change a rollback's audit record undid (its planned ``rolls_back``), if it is one."""
+    planned = record.get("planned")
+    return planned.get("rolls_back") if isinstance(planned, dict) else None
 
 
 def _rollback(args: argparse.Namespace, table: str, region: str) -> int:
