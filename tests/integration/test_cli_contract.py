@@ -400,3 +400,29 @@ def test_cli_replay_takes_the_invocation_record_of_the_dead_letter_queue(
     out = json.loads(capsys.readouterr().out)
     assert code == EXIT_OK
     assert (out["event_id"], out["outcome"]) == (event["id"], "remediated")
+
+
+def test_cli_second_rollback_says_already_rolled_back_and_history_shows_it(
+    world: World, remediated: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a change rolled back once
+    key, change_id = remediated["key"], remediated["report"]["change_id"]
+    argv = ["rollback", "--key", key, "--change-id", change_id, "--state-table", TABLE]
+    assert cli.main(argv) == EXIT_OK
+    capsys.readouterr()
+
+    # When it is rolled back again
+    code = cli.main(argv)
+
+    # Then it says so, changes nothing, and exits 0
+    again = json.loads(capsys.readouterr().out)
+    assert (code, again["outcome"]) == (EXIT_OK, "already_rolled_back")
+    assert world.policy(key) == remediated["before"]
+
+    # And history shows the change rolled back, by the rollback's own record
+    assert cli.main(["history", "--key", key, "--state-table", TABLE]) == EXIT_OK
+    records = json.loads(capsys.readouterr().out)["records"]
+    change = next(r for r in records if r["change_id"] == change_id)
+    rollback = next(r for r in records if r["remedy"] == "rollback")
+    assert change["status"] == "rolled back"
+    assert change["rolled_back_by"] == rollback["change_id"]
