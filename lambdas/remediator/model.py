@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Grant:
     grantee: str
     operations: tuple[str, ...]
     name: str = ""
+    constrained: bool = False  # has encryption-context constraints: allows only some requests
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,22 @@ class AutoScalingGroup:
     service_linked_role_arn: str | None
     launch_template: dict[str, str] | None  # LaunchTemplateId/Name and Version
     launch_configuration: str | None
+
+
+@dataclass(frozen=True)
+class NamedPolicy:
+    """A policy document, and where it comes from in words (for the notification)."""
+
+    name: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IdentityPolicies:
+    """A user's or role's identity policies as IAM returns them: inline and attached managed
+    policies (a user's groups' too), the permissions boundary, and the principal's tags."""
+
+    principal_arn: str
+    policies: tuple[NamedPolicy, ...] = ()
+    boundary: NamedPolicy | None = None
+    tags: dict[str, str] = field(default_factory=dict)

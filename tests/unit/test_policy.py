@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from remediator.access import Access, evaluate, launch_context
+from remediator.access import Access, evaluate
 from remediator.arns import Principal, principal_from_arn
+from remediator.launch_model import LaunchKind
 from remediator.policy import (
     LAUNCH_ACTIONS,
     PolicyError,
+    action_matches,
     add_principal,
     non_tool_statements,
     parse_policy,
@@ -282,7 +284,16 @@ def test_policy_evaluate_launch(
             Access.DENIED,
             "applies to kms:CreateGrant",
         ),
-        (deny(NotPrincipal={"AWS": [USER_ARN]}), Access.ALLOWED, ""),
+        # The IAM NotPrincipal page: list the user and its account, or AWS may deny the account
+        # (and so the user) first; with only the account listed, the user is still denied.
+        (deny(NotPrincipal={"AWS": [USER_ARN]}), Access.DENIED, "may apply"),
+        (
+            deny(NotPrincipal={"AWS": [USER_ARN, f"arn:aws:iam::{ACCOUNT}:root"]}),
+            Access.ALLOWED,
+            "",
+        ),
+        (deny(NotPrincipal={"AWS": [USER_ARN, ACCOUNT]}), Access.ALLOWED, ""),
+        (deny(NotPrincipal={"AWS": [f"arn:aws:iam::{ACCOUNT}:root"]}), Access.DENIED, "applies"),
         (
             deny(Condition={"StringNotEquals": {"aws:SourceVpce": "vpce-0abc"}}),
             Access.DENIED,
@@ -309,7 +320,10 @@ def test_policy_evaluate_launch(
         "plain-deny",
         "deny-one-launch-action",
         "not-principal-someone-else",
-        "not-principal-names-this-principal",
+        "not-principal-names-only-the-user",
+        "not-principal-names-the-user-and-its-account",
+        "not-principal-names-the-user-and-its-account-id",
+        "not-principal-names-only-the-account-root",
         "unknown-condition-key-may-apply",
         "principal-tag-may-apply",
         "deny-for-someone-else",
@@ -364,7 +378,7 @@ def test_policy_evaluate_explicit_deny_beats_allow(
         ("kms:CreateGrant", {"Null": {"kms:GrantIsForAWSResource": "false"}}, Access.ALLOWED),
         # an absent key the tool cannot know stays undecided
         ("kms:Decrypt", {"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}, Access.UNKNOWN),
-        ("kms:Decrypt", {"Null": {"aws:SourceVpce": "true"}}, Access.ALLOWED),
+        ("kms:Decrypt", {"Null": {"aws:SourceVpce": "true"}}, Access.UNKNOWN),
         # value comparisons
         (
             "kms:Decrypt",
@@ -603,16 +617,6 @@ def test_policy_tool_statements_shape(
     principal: Principal, key_account: str, expected: list[dict[str, Any]]
 ) -> None:
     assert tool_statements(principal, key_account, REGION) == expected
-
-
-def test_policy_launch_context_for_grant_requests() -> None:
-    assert launch_context(USER, "us-east-2") == {
-        "kms:viaservice": "ec2.us-east-2.amazonaws.com",
-        "kms:grantisforawsresource": "true",
-        "kms:calleraccount": "111122223333",
-        "aws:principalarn": "arn:aws:iam::111122223333:user/ops-alice",
-        "aws:principalaccount": "111122223333",
-    }
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -931,3 +935,42 @@ def test_policy_evaluate_root_statement_delegates_in_other_partitions() -> None:
         evaluate({"Statement": [root]}, CN_USER, LAUNCH_ACTIONS, "cn-north-1").access
         is Access.UNKNOWN
     )
+
+
+# --- statements per launch kind, and partitions ----------------------------------------------
+
+
+def test_policy_tool_statements_for_start_instances_are_create_grant_for_aws_resources_only() -> (
+    None
+):
+    # StartInstances of an instance whose volumes exist needs only kms:CreateGrant with
+    # kms:GrantIsForAWSResource (https://repost.aws/knowledge-center/kms-iam-ec2-permission)
+    assert tool_statements(USER, ACCOUNT, REGION, LaunchKind.START_INSTANCES) == [
+        attach_stmt(USER_ARN)
+    ]
+
+
+def test_policy_tool_statements_via_ec2_in_the_china_partition() -> None:
+    [use, _] = tool_statements(CN_USER, ACCOUNT, "cn-north-1")
+    assert use["Condition"] == {
+        "StringEquals": {"kms:ViaService": "ec2.cn-north-1.amazonaws.com.cn"}
+    }
+
+
+def test_policy_add_principal_for_start_then_run_extends_to_the_use_statement() -> None:
+    # Given a user fixed for StartInstances, When it later fails a RunInstances
+    started = add_principal(DEFAULT_POLICY, USER, ACCOUNT, REGION, LaunchKind.START_INSTANCES)
+    run = add_principal(started.after, USER, ACCOUNT, REGION)
+    # Then the use statement is added and the attach statement is not duplicated
+    assert run.changed_sids == ("KmsLaunchRemediatorUseViaEc2",)
+    assert [s["Sid"] for s in run.after["Statement"]] == [
+        "Enable IAM User Permissions",
+        "KmsLaunchRemediatorAttach",
+        "KmsLaunchRemediatorUseViaEc2",
+    ]
+
+
+def test_policy_action_matches_has_no_character_classes() -> None:
+    # IAM's Action wildcards are * and ? only: "[" is an ordinary character
+    assert not action_matches({"Action": "kms:[CD]*"}, "kms:Decrypt")
+    assert action_matches({"Action": "kms:[CD]*"}, "kms:[CD]ecrypt")
