@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+from remediator.model import AutoScalingGroup, Grant, IdentityPolicies, Instance, KeyInfo
 
 
 class AwsError(RuntimeError):
@@ -81,6 +81,10 @@ class AwsPort(Protocol):
     ) -> tuple[str, str] | None: ...
 
     def principal_exists(self, principal_arn: str) -> bool: ...
+
+    def identity_policies(self, principal_arn: str) -> IdentityPolicies | None:
+        """A role's or user's identity policies and boundary; None when it does not exist."""
+        ...
 
     def describe_instance(self, instance_id: str) -> Instance | None: ...
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remediator.arns import is_key_reference, key_arn_parts, key_id_of
-from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+from remediator.model import AutoScalingGroup, Grant, IdentityPolicies, Instance, KeyInfo
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
@@ -124,6 +124,11 @@ class RecordingAws:
     def principal_exists(self, principal_arn: str) -> bool:
         self._record("principal_exists", principal_arn)
         return True
+
+    def identity_policies(self, principal_arn: str) -> IdentityPolicies | None:
+        """A principal with no identity policy, no boundary and no tags."""
+        self._record("identity_policies", principal_arn)
+        return IdentityPolicies(principal_arn)
 
     # --- EC2 and Auto Scaling ----------------------------------------------------------------
 

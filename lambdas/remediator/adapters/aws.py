@@ -21,8 +21,9 @@ import boto3
 from botocore.config import Config
 
 from remediator.adapters.errors import Unsupported, call, pages
+from remediator.adapters.iam import read_identity
 from remediator.adapters.read_only import ReadOnlyClient
-from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+from remediator.model import AutoScalingGroup, Grant, IdentityPolicies, Instance, KeyInfo
 from remediator.ports import AccessDenied, NotFound, Unreachable
 from remediator.triggers import CLIENT_INTERNAL_ERROR
 
@@ -122,6 +123,7 @@ class AwsAdapter:
                 grantee=item.get("GranteePrincipal", ""),
                 operations=tuple(item.get("Operations", ())),
                 name=item.get("Name", ""),
+                constrained=bool(item.get("Constraints")),
             )
             for page in pages("kms:ListGrants", paginator.paginate(KeyId=key_arn))
             for item in page.get("Grants", [])
@@ -209,6 +211,10 @@ class AwsAdapter:
         except NotFound:
             return False
         return True
+
+    def identity_policies(self, principal_arn: str) -> IdentityPolicies | None:
+        """A role's or user's identity policies (see adapters/iam.py); None if it does not exist."""
+        return read_identity(self.client("iam"), principal_arn)
 
     # --- EC2 -------------------------------------------------------------------------------
 
