@@ -65,11 +65,16 @@ def suppress_justified_findings(stack: KmsLaunchRemediatorStack) -> None:
             applies_to=[
                 "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
                 "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*",
+                "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:group/*",
+                "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:policy/*",
+                "Resource::arn:<AWS::Partition>:iam::aws:policy/*",
             ],
             reason=(
-                "iam:GetRole/iam:GetUser on this account's roles and users only: the engine "
-                "checks that the principal from an event exists before it changes a key "
-                "policy; which principal is not known until the event arrives."
+                "IAM reads (Get*/List*, no write) of this account's roles, users and groups and "
+                "of managed policies (this account's and AWS's): the engine checks that the "
+                "principal from an event exists and reads its identity policies and boundary, "
+                "on which AWS decides the launch as much as on the key policy; which principal "
+                "is not known until the event arrives."
             ),
         ),
     ]

@@ -189,6 +189,23 @@ def engine_statements(
                 stack.format_arn(service="iam", region="", resource="user", resource_name="*"),
             ],
         ),
+        iam.PolicyStatement(
+            sid="ReadGroupPolicies",
+            actions=list(permissions.GROUP_READ_ACTIONS),
+            resources=[
+                stack.format_arn(service="iam", region="", resource="group", resource_name="*")
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="ReadManagedPolicies",
+            actions=list(permissions.MANAGED_POLICY_READ_ACTIONS),
+            resources=[
+                stack.format_arn(service="iam", region="", resource="policy", resource_name="*"),
+                stack.format_arn(
+                    service="iam", region="", account="aws", resource="policy", resource_name="*"
+                ),
+            ],
+        ),
         # The engine never sets BypassPolicyLockoutSafetyCheck; make IAM refuse it too.
         iam.PolicyStatement(
             sid="DenyPolicyLockoutBypass",

@@ -41,6 +41,7 @@ class Target:
     instance_id: str | None
     problem: str | None = None
     expected_key_arns: tuple[str, ...] = ()  # every key ARN the event names must agree
+    launch_call: str | None = None  # RunInstances or StartInstances, where CloudTrail says
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,13 @@ def _instance(trigger: InstanceLaunchFailed, aws: AwsPort) -> Launch:
         f"CloudTrail: {record.get('eventName', 'the launch call')} at "
         f"{record.get('eventTime', '?')}"
     )
+    call = record.get("eventName")
     return _launch(
         keys,
         principal,
         problem,
         instance_id,
+        launch_call=call if isinstance(call, str) else None,
         instance=instance,
         launch_record=record,
         principal_source=source,
@@ -210,6 +213,7 @@ def _launch(
     principal: Principal | None,
     problem: str | None,
     instance_id: str | None,
+    launch_call: str | None = None,
     **read: Any,
 ) -> Launch:
     unique = list(dict.fromkeys(keys))
@@ -221,7 +225,9 @@ def _launch(
             instance_id=instance_id,
         )
         return Launch(dismissal=dismissal, **read)
-    targets = tuple(Target(key, principal, instance_id, problem) for key in unique)
+    targets = tuple(
+        Target(key, principal, instance_id, problem, launch_call=launch_call) for key in unique
+    )
     return Launch(targets=targets, **read)
 
 

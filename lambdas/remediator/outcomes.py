@@ -10,6 +10,7 @@ class Outcome(StrEnum):
     REMEDIATED = "remediated"
     ALREADY_ALLOWED = "already_allowed"
     REFUSED = "refused"
+    BLOCKED_ELSEWHERE = "blocked_elsewhere"  # what blocks the launch is outside the key
     IGNORED = "ignored"
     DRY_RUN = "dry_run"
     FAILED = "failed"

@@ -56,8 +56,30 @@ UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
     "access-analyzer:CheckAccessNotGranted",
 )
 
-# Reads of IAM principals, to refuse principals that do not exist. Scoped to this account.
-PRINCIPAL_READ_ACTIONS: tuple[str, ...] = ("iam:GetRole", "iam:GetUser")
+# Reads of IAM principals, scoped to this account's roles and users: whether the principal
+# exists (GetRole/GetUser, which also return its permissions boundary and tags), and its identity
+# policies, inline and attached, and a user's groups (adapters/iam.py). AWS decides a launch on
+# them as much as on the key policy (authorization.py).
+PRINCIPAL_READ_ACTIONS: tuple[str, ...] = (
+    "iam:GetRole",
+    "iam:GetUser",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListUserPolicies",
+    "iam:GetUserPolicy",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListGroupsForUser",
+)
+# A user's groups' inline and attached policies: scoped to this account's groups.
+GROUP_READ_ACTIONS: tuple[str, ...] = (
+    "iam:ListGroupPolicies",
+    "iam:GetGroupPolicy",
+    "iam:ListAttachedGroupPolicies",
+)
+# The documents of attached managed policies and boundaries: this account's and AWS's (a
+# service-linked role's policy is AWS-managed).
+MANAGED_POLICY_READ_ACTIONS: tuple[str, ...] = ("iam:GetPolicy", "iam:GetPolicyVersion")
 
 # The state table's item calls: the lock, intents, audit, counters and incidents
 # (remediator.state), and powertools' DynamoDBPersistenceLayer for idempotency records

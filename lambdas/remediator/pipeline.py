@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 from remediator.assess import Assessment, assess, with_grants
 from remediator.config import RemediatorConfig
-from remediator.decision import Action, Decision, Facts, decide, has_equivalent_grant, manual_fix
+from remediator.decision import (
+    NO_CHANGE,
+    Action,
+    Decision,
+    Facts,
+    decide,
+    has_equivalent_grant,
+    manual_fix,
+)
 from remediator.events import EventMeta, Ignored, parse_event
 from remediator.identify import Dismissal, Target, identify
 from remediator.outcomes import Outcome
@@ -121,14 +129,13 @@ class Remediator:
         """Decide on an assessed target and act on the decision (or, in dry-run, say how)."""
         if assessment.facts is None or assessment.problem:
             reason = assessment.problem or "the key could not be resolved"
-            return Result(
-                Outcome.REFUSED, reason, suggested_fix=manual_fix(reason, target.instance_id)
-            )
+            fix = assessment.suggested_fix or manual_fix(reason, target.instance_id)
+            return Result(Outcome.REFUSED, reason, suggested_fix=fix)
         facts = assessment.facts
         return self._act(meta, facts, decide(facts, self.config))
 
     def _act(self, meta: EventMeta, facts: Facts, decision: Decision) -> Result:
-        if decision.action in (Action.NOTHING, Action.REFUSE):
+        if decision.action in NO_CHANGE:
             return no_change(decision)
         if decision.action is Action.CREATE_GRANT and facts.grants is None:
             # This account's own key: its grants were not needed until now.

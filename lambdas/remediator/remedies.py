@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from remediator.access import Access, evaluate
 from remediator.assess import read_grants
+from remediator.authorization import Blocker
 from remediator.config import RemediatorConfig
 from remediator.decision import (
     Action,
@@ -25,15 +25,17 @@ from remediator.decision import (
     Facts,
     GrantPlan,
     decide,
+    grant_denied_fix,
     has_equivalent_grant,
+    launch_verdict,
     policy_diff,
     suggested_fix,
+    write_denied_fix,
 )
 from remediator.model import KeyInfo
 from remediator.outcomes import Outcome
 from remediator.policy import (
     ADMIN_ACTIONS,
-    LAUNCH_ACTIONS,
     admin_actions_granted,
     non_tool_statements,
     parse_policy,
@@ -50,7 +52,12 @@ def no_change(decision: Decision) -> Result:
     """The result of a decision that changes nothing."""
     if decision.action is Action.NOTHING:
         return Result(Outcome.ALREADY_ALLOWED, decision.reason)
-    return Result(Outcome.REFUSED, decision.reason, suggested_fix=decision.suggested_fix)
+    outcome = (
+        Outcome.BLOCKED_ELSEWHERE
+        if decision.action is Action.BLOCKED_ELSEWHERE
+        else Outcome.REFUSED
+    )
+    return Result(outcome, decision.reason, suggested_fix=decision.suggested_fix)
 
 
 def planned_changes(decision: Decision) -> dict[str, Any]:
@@ -84,7 +91,15 @@ class Remedies:
         if self.state.serializes_writes:
             # Read-modify-write under the lock: another invocation may have changed the policy
             # while this one waited. (Without a lock a re-read would close no race.)
-            facts = replace(facts, policy=parse_policy(self.aws.get_key_policy(key.arn)))
+            try:
+                facts = replace(facts, policy=parse_policy(self.aws.get_key_policy(key.arn)))
+            except AccessDenied as err:
+                reason = f"KMS denied GetKeyPolicy to this account: {err}"
+                return Result(
+                    Outcome.REFUSED,
+                    reason,
+                    suggested_fix=write_denied_fix(facts, "kms:GetKeyPolicy"),
+                )
             decision = decide(facts, self.config)
             if decision.action is Action.CREATE_GRANT:
                 assert decision.grant is not None
@@ -97,6 +112,11 @@ class Remedies:
         assert text is not None  # decide() refused or chose a grant otherwise
         added = policy_diff(change)
         result = Result(Outcome.REMEDIATED, decision.reason, remedy=KEY_POLICY)
+        if decision.still_needed:
+            # The key's side was needed but is not enough: say what else must change, and where.
+            result = replace(
+                result, outcome=Outcome.BLOCKED_ELSEWHERE, suggested_fix=decision.suggested_fix
+            )
         problem = vet(self.aws, text, added)
         if problem:
             return replace(
@@ -110,6 +130,13 @@ class Remedies:
                 outcome=Outcome.REFUSED,
                 reason=f"KMS rejected the new policy: {err}",
                 suggested_fix=suggested_fix(facts),
+            )
+        except AccessDenied as err:
+            return replace(
+                result,
+                outcome=Outcome.REFUSED,
+                reason=f"KMS denied PutKeyPolicy to this account: {err}",
+                suggested_fix=write_denied_fix(facts, "kms:PutKeyPolicy"),
             )
         except AwsError as err:
             return replace(result, outcome=Outcome.FAILED, reason=f"PutKeyPolicy failed: {err}")
@@ -151,7 +178,7 @@ class Remedies:
                 result,
                 outcome=Outcome.REFUSED,
                 reason=f"KMS denied CreateGrant from this account: {err}",
-                suggested_fix=suggested_fix(facts),
+                suggested_fix=grant_denied_fix(facts, plan),
             )
         except AwsError as err:
             return replace(result, outcome=Outcome.FAILED, reason=f"CreateGrant failed: {err}")
@@ -215,10 +242,11 @@ def vet(aws: AwsPort, policy_text: str, added: list[dict[str, Any]]) -> str | No
 
 def verify_key_policy(facts: Facts, after: dict[str, Any]) -> str | None:
     """The problem with the policy read back after PutKeyPolicy, or None when it holds: the
-    launch is allowed, and every statement the tool did not write is as it was."""
+    launch is allowed (or, for a principal of another account, the key's side of it is), and
+    every statement the tool did not write is as it was."""
     assert facts.policy is not None
-    verdict = evaluate(after, facts.principal, LAUNCH_ACTIONS, facts.key.region)
-    if verdict.access is not Access.ALLOWED:
+    verdict = launch_verdict(replace(facts, policy=after))
+    if not verdict.allowed and verdict.blocker is not Blocker.OTHER_ACCOUNT_IDENTITY:
         return verdict.detail
     if non_tool_statements(after) != non_tool_statements(facts.policy):
         return "other statements changed"

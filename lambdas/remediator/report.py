@@ -85,6 +85,7 @@ class Report:
             Outcome.REMEDIATED: f"KMS key {key} now allows {who}",
             Outcome.ALREADY_ALLOWED: f"KMS key {key} already allows {who}",
             Outcome.REFUSED: f"Not fixed: KMS key {key} for {who}",
+            Outcome.BLOCKED_ELSEWHERE: f"Blocked outside KMS key {key} for {who}",
             Outcome.DRY_RUN: f"Would fix KMS key {key} for {who}",
             Outcome.FAILED: f"FAILED to fix KMS key {key} for {who}",
             Outcome.IGNORED: "Ignored event",
@@ -105,6 +106,7 @@ _SEVERITY = {
     Outcome.ALREADY_ALLOWED: 1,
     Outcome.DRY_RUN: 2,
     Outcome.REMEDIATED: 3,
-    Outcome.REFUSED: 4,
-    Outcome.FAILED: 5,
+    Outcome.BLOCKED_ELSEWHERE: 4,
+    Outcome.REFUSED: 5,
+    Outcome.FAILED: 6,
 }

@@ -71,6 +71,9 @@ def test_nag_suppressions_are_exactly_the_reviewed_ones() -> None:
                 (
                     "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
                     "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*",
+                    "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:group/*",
+                    "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:policy/*",
+                    "Resource::arn:<AWS::Partition>:iam::aws:policy/*",
                 ),
             ),
             (engine_policy, "AwsSolutions-IAM5", (f"Resource::{WILDCARD_KEYS}",)),

@@ -154,6 +154,31 @@ def test_principal_reads_scoped_to_this_accounts_roles_and_users(default: Synthe
         assert as_list(statements[0]["Resource"]) == expected
 
 
+def test_identity_policy_reads_scoped_to_this_accounts_groups_and_managed_policies(
+    default: Synthesized,
+) -> None:
+    # Given this account's group ARNs, and managed policy ARNs of this account and of AWS
+    stack = default.stack
+
+    def arn(resource: str, account: str | None = None) -> Any:
+        return default.resolve(
+            stack.format_arn(
+                service="iam", region="", account=account, resource=resource, resource_name="*"
+            )
+        )
+
+    # When finding the statements that grant the group and managed-policy reads
+    for actions, expected in (
+        (permissions.GROUP_READ_ACTIONS, [arn("group")]),
+        (permissions.MANAGED_POLICY_READ_ACTIONS, [arn("policy"), arn("policy", "aws")]),
+    ):
+        for action in actions:
+            statements = _granting(default, action)
+            # Then each is granted once, there only
+            assert len(statements) == 1, action
+            assert as_list(statements[0]["Resource"]) == expected, action
+
+
 def test_every_declared_engine_action_is_granted(allowlisted: Synthesized) -> None:
     # Given every action the engine's adapter declares
     declared = (
@@ -162,6 +187,8 @@ def test_every_declared_engine_action_is_granted(allowlisted: Synthesized) -> No
         | set(permissions.KEY_DESCRIBE_ACTIONS)
         | set(permissions.UNSCOPED_READ_ACTIONS)
         | set(permissions.PRINCIPAL_READ_ACTIONS)
+        | set(permissions.GROUP_READ_ACTIONS)
+        | set(permissions.MANAGED_POLICY_READ_ACTIONS)
         | set(permissions.STATE_TABLE_ACTIONS)
     )
     # When collecting the granted actions (with both allowlists)

@@ -31,6 +31,8 @@ DECLARED = {
     *permissions.KEY_DESCRIBE_ACTIONS,
     *permissions.UNSCOPED_READ_ACTIONS,
     *permissions.PRINCIPAL_READ_ACTIONS,
+    *permissions.GROUP_READ_ACTIONS,
+    *permissions.MANAGED_POLICY_READ_ACTIONS,
 }
 GRANTED_BY_THE_STACK_ELSEWHERE = {"sns:Publish"}  # topic.grant_publish
 
@@ -45,23 +47,58 @@ def recording_session(calls: set[str]) -> boto3.Session:
     return session
 
 
+HARMLESS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"}],
+}
+
+
+def give_identity_policies(world: World, *, user_name: str, role_name: str) -> None:
+    """Policies of every kind the engine reads, none of which changes a launch's verdict."""
+    iam = world.client("iam")
+    document = json.dumps(HARMLESS)
+    managed = iam.create_policy(PolicyName="harmless", PolicyDocument=document)["Policy"]["Arn"]
+    boundary_document = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
+    )
+    boundary = iam.create_policy(PolicyName="boundary", PolicyDocument=boundary_document)
+    iam.put_user_policy(UserName=user_name, PolicyName="inline", PolicyDocument=document)
+    iam.attach_user_policy(UserName=user_name, PolicyArn=managed)
+    iam.create_group(GroupName="ops")
+    iam.add_user_to_group(GroupName="ops", UserName=user_name)
+    iam.put_group_policy(GroupName="ops", PolicyName="inline", PolicyDocument=document)
+    iam.attach_group_policy(GroupName="ops", PolicyArn=managed)
+    iam.put_role_policy(RoleName=role_name, PolicyName="inline", PolicyDocument=document)
+    iam.attach_role_policy(RoleName=role_name, PolicyArn=managed)
+    iam.put_role_permissions_boundary(
+        RoleName=role_name, PermissionsBoundary=boundary["Policy"]["Arn"]
+    )
+
+
 def test_engine_calls_only_declared_actions_and_all_of_them(
     world: World, inbox: tuple[str, str]
 ) -> None:
     # Given every path of the engine: key policy, grant, EC2 state change (group and CloudTrail),
-    # Auto Scaling with a launch template, and one with a launch configuration
+    # Auto Scaling with a launch template, and one with a launch configuration; a user with an
+    # inline, an attached and a group's policies, and a role with an inline policy, an attached
+    # one and a permissions boundary (whose identity policies the engine reads)
     calls: set[str] = set()
     session = recording_session(calls)
     config = parse_config(allow(every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT)))
     key, other_key = world.key(), world.key(OTHER_ACCOUNT)
     world.autoscaling_slr()
     user = world.user()
+    role = world.role("SaaSSchedulerRole")
+    give_identity_policies(world, user_name="ops-alice", role_name="SaaSSchedulerRole")
     cloudtrail = session.client("cloudtrail")
     stub = Stubber(cloudtrail)
-    # moto has no Access Analyzer: stub it for the five key-policy changes below
+    # moto has no Access Analyzer: stub it for the six key-policy changes below
     analyzer = session.client("accessanalyzer")
     analyzer_stub = Stubber(analyzer)
-    for _ in range(5):
+    for _ in range(6):
         analyzer_stub.add_response("validate_policy", {"findings": []})
         analyzer_stub.add_response("check_access_not_granted", {"result": "PASS"})
     analyzer_stub.activate()
@@ -78,6 +115,10 @@ def test_engine_calls_only_declared_actions_and_all_of_them(
     engine.handle(
         load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: other_key})
     )
+    [saas] = engine.handle(
+        load_event("case6_saas_scheduler_role_create_grant.json", {SAMPLE_KEY_ARN: world.key()})
+    )
+    assert (saas.outcome, saas.principal_arn) == ("remediated", role)
     grouped = world.failed_instance(world.key(), group="web-asg")
     engine.handle(load_event("ec2_state_change_stopped.json", {SAMPLE_INSTANCE_ID: grouped}))
     alone_key = world.key()
