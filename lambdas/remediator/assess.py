@@ -50,10 +50,15 @@ def assess(
     config: RemediatorConfig,
     *,
     this_account: str,
+    event_account: str,
     region: str,
     target: Target,
     thorough: bool = False,
 ) -> Assessment:
+    """``this_account`` is the account the credentials act in (STS GetCallerIdentity),
+    ``event_account`` the account the event claims (its ``account`` field)."""
+    if event_account != this_account:
+        return Assessment(problem=foreign_event_problem(event_account, this_account))
     if target.problem or target.principal is None or target.key_reference is None:
         return Assessment(problem=target.problem or "the event names no usable key or principal")
     key, problem = resolve_key(aws, target, region)
@@ -69,21 +74,68 @@ def assess(
     allowed = allow.allows_key(key.arn) and allow.allows_principal(principal.arn)
     if key.manager != "CUSTOMER" or not (allowed or thorough):
         return Assessment(key=key, facts=facts, policy_note=_unread_note(key))
-    policy, policy_note = _policy(aws, key, this_account)
+    try:
+        policy, policy_note = _policy(aws, key, this_account)
+    except PolicyError as err:
+        logger.warning("key_policy_unreadable", extra={"key_arn": key.arn, "error": str(err)})
+        if not thorough:
+            return Assessment(key=key, facts=facts, problem=unsafe_policy_problem(err))
+        policy, policy_note = None, f"unreadable: {err}"
+    # Grants allow as much as the key policy does: read them for this account's keys too.
     grants, grants_note = _grants(aws, key.arn)
-    checkable = principal.account == this_account and principal.kind in _CHECKABLE
-    exists = aws.principal_exists(principal.arn) if checkable else None
+    identity = identity_side(aws, principal, this_account)
     facts = replace(
         facts,
         policy=policy,
         grants=grants,
         grants_denied=bool(grants_note),
-        principal_exists=exists,
-        identity=identity_side(aws, principal, this_account) if exists is not False else None,
+        principal_exists=_exists(aws, principal, this_account, identity),
+        identity=identity,
         changes_in_last_hour=state.changes_in_last_hour(key.arn) if allowed else 0,
         policy_problem=policy_note if key.account == this_account else "",
     )
     return Assessment(key=key, facts=facts, policy_note=policy_note, grants_note=grants_note)
+
+
+def foreign_event_problem(event_account: str, this_account: str) -> str:
+    """Why an event of another account is not acted on.
+
+    An AWS service's event carries "the account and region in which it occurred" (EventBridge
+    reference, "Event structure"; ``account`` is "the 12-digit number identifying an AWS
+    account", user guide, "Event structure reference"), and a rule that forwards it to another
+    account's bus keeps that account. A customer's own events may not use a ``source`` that
+    begins with "aws." (same page), so an ``aws.*`` event of another account came here
+    forwarded, or was handed over directly (``replay``, a crafted invocation). Either way its
+    instance, group and principal are not this account's: these credentials can neither read
+    them nor check that the principal exists, and acting on it would take the event's word for
+    facts this tool must read itself.
+    """
+    return (
+        f"the event is from account {event_account}, but this remediator acts in account "
+        f"{this_account} (STS GetCallerIdentity): an event forwarded from another account, or "
+        "crafted, is not acted on; run the remediator in the event's account"
+    )
+
+
+def unsafe_policy_problem(err: PolicyError) -> str:
+    """Why a key policy that ``parse_policy`` refuses stops the remediation."""
+    return (
+        f"{err}; the tool neither acts on nor rewrites a key policy it cannot read exactly: "
+        "correct the policy by hand (aws kms get-key-policy / put-key-policy)"
+    )
+
+
+def _exists(
+    aws: AwsPort, principal: Principal, this_account: str, identity: IdentitySide
+) -> bool | None:
+    """Whether the principal exists, None where it cannot be checked (another account). Reading
+    its identity policies found it (GetRole/GetUser returned exactly its ARN) or not; only where
+    they could not be read is IAM asked again."""
+    if principal.account != this_account or principal.kind not in _CHECKABLE:
+        return None
+    if identity.state in (IdentityState.READ, IdentityState.NOT_FOUND):
+        return identity.state is IdentityState.READ
+    return aws.principal_exists(principal.arn)
 
 
 # The account root may do anything in its own account: no identity policy limits it.
@@ -114,7 +166,7 @@ def identity_side(aws: AwsPort, principal: Principal, this_account: str) -> Iden
             f"{err.code})"
         )
     if policies is None:
-        return IdentitySide.unreadable(f"IAM has no principal {principal.arn}")
+        return IdentitySide(IdentityState.NOT_FOUND, note=f"IAM has no principal {principal.arn}")
     return IdentitySide.read(policies)
 
 
@@ -189,9 +241,6 @@ def _policy(aws: AwsPort, key: KeyInfo, this_account: str) -> tuple[dict[str, ob
         return None, _unread_note(key)
     try:
         return parse_policy(aws.get_key_policy(key.arn)), ""
-    except PolicyError as err:
-        logger.warning("key_policy_unreadable", extra={"key_arn": key.arn, "error": str(err)})
-        return None, f"unreadable: {err}"
     except AccessDenied as err:
         return None, f"could not be read: {err.code}"
 

@@ -62,6 +62,7 @@ ELSEWHERE = frozenset(
 class IdentityState(StrEnum):
     READ = "read"
     UNREADABLE = "unreadable"
+    NOT_FOUND = "not-found"  # IAM has no principal with exactly that ARN
     OTHER_ACCOUNT = "other-account"
     AWS_MANAGED = "aws-managed"  # another account's service-linked role: AWS's policy
 
@@ -196,7 +197,7 @@ def authorize_call(
     denied = _explicit_deny(docs, call.action)
     if denied is not None:
         return denied
-    if identity.state is IdentityState.UNREADABLE:
+    if identity.state in (IdentityState.UNREADABLE, IdentityState.NOT_FOUND):
         return CallVerdict(call.action, Access.UNKNOWN, Blocker.IDENTITY_UNREADABLE, identity.note)
     grant = grant_allows(sources.grants, principal, call)
     if grant is not None:

@@ -21,8 +21,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.dynamo import DynamoState, state_for
 from remediator.config import Settings
-from remediator.outcomes import METRICS_NAMESPACE, NOTIFICATION_FAILED_METRIC, SERVICE_NAME
+from remediator.outcomes import (
+    METRICS_NAMESPACE,
+    NOTIFICATION_FAILED_METRIC,
+    SERVICE_NAME,
+    Outcome,
+)
 from remediator.pipeline import RemediationFailed, Remediator
+from remediator.ports import EventReused
 from remediator.report import Report, summary
 
 logger = Logger(service=SERVICE_NAME)
@@ -79,9 +85,22 @@ def pipeline() -> Callable[..., dict[str, Any]]:
         _count(reports)
         return summary(reports)
 
-    if isinstance(engine.state, DynamoState):
-        return engine.state.idempotent(process)
-    return process
+    if not isinstance(engine.state, DynamoState):
+        return process
+    once = engine.state.idempotent(process)
+
+    def checked(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = once(event=event, context=context)
+        except EventReused as err:
+            # A crafted or broken event: no retry can make it valid, so it is not raised.
+            logger.warning("event_refused", extra={"reason": str(err)})
+            refused = [Report(Outcome.IGNORED, str(event.get("id", "unknown")), str(err))]
+            _count(refused)
+            return summary(refused)
+        return result
+
+    return checked
 
 
 def _count_notification_failure(report: Report, error: Exception) -> None:

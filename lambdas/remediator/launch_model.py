@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from remediator.arns import SLR_PATH_PREFIX, Principal, PrincipalKind
+from remediator.arns import Principal, PrincipalKind
 from remediator.conditions import ABSENT, UNKNOWN_VALUE, ContextValue, RequestContext
 
 ASG_KEY_POLICY = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html"
@@ -105,11 +105,13 @@ _PARTITION_DNS_SUFFIX = {"aws-cn": "amazonaws.com.cn"}
 
 
 def launch_kind(principal: Principal, launch_call: str | None = None) -> LaunchKind:
-    """The way ``principal`` launched: its service-linked role's service, else the EC2 call
-    CloudTrail recorded (``RunInstances`` when it is not known, which needs the most)."""
-    if principal.kind is PrincipalKind.SERVICE_LINKED_ROLE:
-        service = principal.arn.split(":", 5)[5].removeprefix(SLR_PATH_PREFIX).split("/", 1)[0]
-        return LaunchKind.FLEET if service in _FLEET_SERVICES else LaunchKind.AUTO_SCALING
+    """The way ``principal`` launched: the service of its service-linked role (at that service's
+    path), else the EC2 call CloudTrail recorded (``RunInstances`` when it is not known, which
+    needs the most)."""
+    if principal.service == "autoscaling.amazonaws.com":
+        return LaunchKind.AUTO_SCALING
+    if principal.service in _FLEET_SERVICES:
+        return LaunchKind.FLEET
     if launch_call == "StartInstances":
         return LaunchKind.START_INSTANCES
     return LaunchKind.RUN_INSTANCES

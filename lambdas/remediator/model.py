@@ -44,6 +44,18 @@ class AutoScalingGroup:
 
 
 @dataclass(frozen=True)
+class PlannedChange:
+    """A change about to be made, as the write-ahead audit records it."""
+
+    key_arn: str
+    event_id: str
+    principal_arn: str
+    remedy: str  # "key-policy" or "grant"
+    before: Any  # the key policy before, or None for a grant
+    planned: Any  # the policy to write, or the grant (name, grantee, operations)
+
+
+@dataclass(frozen=True)
 class NamedPolicy:
     """A policy document, and where it comes from in words (for the notification)."""
 

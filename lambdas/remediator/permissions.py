@@ -81,6 +81,13 @@ GROUP_READ_ACTIONS: tuple[str, ...] = (
 # service-linked role's policy is AWS-managed).
 MANAGED_POLICY_READ_ACTIONS: tuple[str, ...] = ("iam:GetPolicy", "iam:GetPolicyVersion")
 
+# Calls that need no IAM permission, so the stack grants nothing for them. GetCallerIdentity
+# tells the remediator which account it acts in ("No permissions are required to perform this
+# operation. If an administrator attaches a policy to your identity that explicitly denies
+# access to the sts:GetCallerIdentity action, you can still perform this operation", STS API
+# reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+NO_PERMISSION_NEEDED: tuple[str, ...] = ("sts:GetCallerIdentity",)
+
 # The state table's item calls: the lock, intents, audit, counters and incidents
 # (remediator.state), and powertools' DynamoDBPersistenceLayer for idempotency records
 # (get_item, put_item, update_item, delete_item). No Scan, no Batch*, no DescribeTable.

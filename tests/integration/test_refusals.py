@@ -5,13 +5,14 @@ permissions boundary, identity policies that cannot be read) is ``blocked_elsewh
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from remediator.model import PlannedChange
+from remediator.ports import NoState
 from tests.integration.conftest import Run, allow
 from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.kms_authorization import denied, verdicts
@@ -30,21 +31,14 @@ ANY_PRINCIPALS = every_principal_of(ACCOUNT)
 ANY_KEYS = every_key_of(ACCOUNT, OTHER_ACCOUNT)
 
 
-class BusyState:
+class BusyState(NoState):
     """A state store reporting that the key already changed many times this hour."""
 
     def changes_in_last_hour(self, key_arn: str) -> int:
         return 10
 
-    @contextlib.contextmanager
-    def lock(self, key_arn: str) -> Iterator[None]:
-        yield
-
-    def record_change(self, **change: Any) -> str:
+    def begin_change(self, change: PlannedChange) -> str:
         raise AssertionError("a refusal must record no change")
-
-    def history(self, key_arn: str) -> list[dict[str, Any]]:
-        return []
 
 
 def with_session_issuer(arn: str) -> Callable[[dict[str, Any]], None]:
@@ -570,7 +564,7 @@ def test_engine_put_key_policy_denied_is_a_refusal_with_the_statements_for_the_k
     # Then it is refused, not failed into retries and the DLQ, and the notification tells the
     # key's administrator what to add, or what to let the remediator do
     assert report.outcome == "refused", report.reason
-    assert "KMS denied PutKeyPolicy" in report.reason
+    assert "KMS denied the new policy: kms:PutKeyPolicy: AccessDeniedException" in report.reason
     fix = world.received(inbox[1])[0]["message"]["suggested_fix"]
     assert [s["Sid"] for s in fix["key_policy_statements"]] == [
         "KmsLaunchRemediatorUseViaEc2",

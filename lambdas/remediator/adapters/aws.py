@@ -21,9 +21,9 @@ import boto3
 from botocore.config import Config
 
 from remediator.adapters.errors import Unsupported, call, pages
-from remediator.adapters.iam import read_identity
+from remediator.adapters.iam import IdentityReads
 from remediator.adapters.read_only import ReadOnlyClient
-from remediator.model import AutoScalingGroup, Grant, IdentityPolicies, Instance, KeyInfo
+from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
 from remediator.ports import AccessDenied, NotFound, Unreachable
 from remediator.triggers import CLIENT_INTERNAL_ERROR
 
@@ -42,7 +42,7 @@ _INSTANCE_IN_TEXT = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
 
 
 @dataclass
-class AwsAdapter:
+class AwsAdapter(IdentityReads):
     session: Any = None
     clients: dict[str, Any] = field(default_factory=dict)
     region: str | None = None
@@ -65,7 +65,9 @@ class AwsAdapter:
         if self.read_only_clients:
             return self
         clients = {name: ReadOnlyClient(name, client) for name, client in self.clients.items()}
-        return AwsAdapter(self.session, clients, self.region, read_only_clients=True)
+        return AwsAdapter(
+            self.session, clients, self.region, read_only_clients=True, _account=self._account
+        )
 
     @property
     def region_name(self) -> str:
@@ -75,7 +77,8 @@ class AwsAdapter:
     # --- STS -------------------------------------------------------------------------------
 
     def account_id(self) -> str:
-        """The account these credentials act in (asked once, then kept)."""
+        """The account these credentials act in, asked once per adapter (one per Lambda
+        container). GetCallerIdentity needs no IAM permission (STS API reference)."""
         if self._account is None:
             sts = self.client("sts")
             self._account = str(call("sts:GetCallerIdentity", sts.get_caller_identity)["Account"])
@@ -198,23 +201,22 @@ class AwsAdapter:
     # --- IAM -------------------------------------------------------------------------------
 
     def principal_exists(self, principal_arn: str) -> bool:
-        """Whether a role or user of this account exists (IAM names are case-insensitive)."""
+        """Whether a role or user of this account has exactly this ARN. GetRole/GetUser find a
+        name regardless of case ("names are not distinguished by case", IAM API reference,
+        CreateRole/CreateUser) and ignore the path, so only the ARN IAM returns, with its real
+        path and case, proves that the principal exists as named (and as allowlisted)."""
         resource = principal_arn.split(":", 5)[5]
         kind, _, rest = resource.partition("/")
         name = rest.rsplit("/", 1)[-1]
         iam = self.client("iam")
         try:
             if kind == "role":
-                call("iam:GetRole", iam.get_role, RoleName=name)
+                found = call("iam:GetRole", iam.get_role, RoleName=name)["Role"]
             else:
-                call("iam:GetUser", iam.get_user, UserName=name)
+                found = call("iam:GetUser", iam.get_user, UserName=name)["User"]
         except NotFound:
             return False
-        return True
-
-    def identity_policies(self, principal_arn: str) -> IdentityPolicies | None:
-        """A role's or user's identity policies (see adapters/iam.py); None if it does not exist."""
-        return read_identity(self.client("iam"), principal_arn)
+        return bool(found.get("Arn") == principal_arn)
 
     # --- EC2 -------------------------------------------------------------------------------
 

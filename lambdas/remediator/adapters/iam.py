@@ -19,6 +19,17 @@ from remediator.model import IdentityPolicies, NamedPolicy
 from remediator.ports import NotFound
 
 
+class IdentityReads:
+    """The IAM identity reads of ``AwsAdapter`` (``ports.AwsPort.identity_policies``)."""
+
+    def client(self, service: str) -> Any:
+        raise NotImplementedError  # AwsAdapter's lazily made clients
+
+    def identity_policies(self, principal_arn: str) -> IdentityPolicies | None:
+        """A role's or user's identity policies; None when it does not exist."""
+        return read_identity(self.client("iam"), principal_arn)
+
+
 def read_identity(iam: Any, principal_arn: str) -> IdentityPolicies | None:
     """The identity policies of a role or user of the caller's account; None when IAM has no
     principal with exactly that ARN (its path included)."""
