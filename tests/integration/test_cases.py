@@ -474,3 +474,36 @@ def test_engine_start_instances_gets_only_create_grant_for_aws_resources(
     # And the oracle agrees: the start works; a RunInstances would need more, and was not asked
     assert verdicts(world, user, key, START) == allowed(START)
     assert verdicts(world, user, key, RUN) != allowed(RUN)
+
+
+def test_engine_a_statement_for_another_key_does_not_count_for_this_one(
+    world: World, inbox: tuple[str, str], run: Run
+) -> None:
+    # Given a key policy whose statement for the user names another key as its Resource
+    other = "arn:aws:kms:eu-west-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+    user = world.user()
+    for_another_key = {
+        "Sid": "ForAnotherKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": user},
+        "Action": "kms:*",
+        "Resource": other,
+    }
+    policy = default_policy(ACCOUNT)
+    policy["Statement"].append(for_another_key)
+    key = world.key(policy=policy)
+    event = load_event("case5_user_start_instances_create_grant.json", {SAMPLE_KEY_ARN: key})
+
+    # When its launch fails
+    [report] = run(event, allow([user], [key]))
+
+    # Then the statement does not allow this key's calls (Resource is honoured): the tool's
+    # statements are added, and the launch works
+    assert report.outcome == "remediated", report.reason
+    assert [s["Sid"] for s in world.policy(key)["Statement"]] == [
+        "Enable IAM User Permissions",
+        "ForAnotherKey",
+        "KmsLaunchRemediatorUseViaEc2",
+        "KmsLaunchRemediatorAttach",
+    ]
+    assert verdicts(world, user, key, START) == allowed(START)

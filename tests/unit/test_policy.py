@@ -317,6 +317,16 @@ def test_policy_evaluate_launch(
         ),
         (deny(Condition={"StringNotEquals": {"kms:CallerAccount": ACCOUNT}}), Access.ALLOWED, ""),
         (deny(NotAction=["kms:CreateGrant"]), Access.DENIED, "applies to kms:Decrypt"),
+        # Keys the launch's request carries, so a Deny on them is decided, not "may apply":
+        # EBS calls KMS in a forward access session (aws:ViaAWSService true,
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/access_forward_access_sessions.html),
+        # and its grant asks for Decrypt only (kms:GrantOperations, ct-ec2two)
+        (deny(Condition={"Bool": {"aws:ViaAWSService": "false"}}), Access.ALLOWED, ""),
+        (
+            deny(Condition={"ForAnyValue:StringEquals": {"kms:GrantOperations": ["Encrypt"]}}),
+            Access.ALLOWED,
+            "",
+        ),
     ],
     ids=[
         "plain-deny",
@@ -335,6 +345,8 @@ def test_policy_evaluate_launch(
         "deny-unless-caller-is-other-account",
         "deny-unless-caller-is-this-account",
         "deny-not-action",
+        "deny-outside-aws-services-is-not-an-ebs-call",
+        "deny-of-other-grant-operations-is-not-ebs-grant",
     ],
 )
 def test_policy_evaluate_explicit_deny_beats_allow(
@@ -423,6 +435,19 @@ def test_policy_evaluate_explicit_deny_beats_allow(
             },
             Access.NOT_ALLOWED,
         ),
+        # IAM wildcards, not fnmatch: ArnLike matches each of the six ARN components, so a
+        # pattern of fewer never matches; no character classes
+        ("kms:Decrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:*"}}, Access.NOT_ALLOWED),
+        (
+            "kms:Decrypt",
+            {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333*"}},
+            Access.NOT_ALLOWED,
+        ),
+        (
+            "kms:Decrypt",
+            {"StringLike": {"kms:ViaService": "ec2.[e]u-west-1.amazonaws.com"}},
+            Access.NOT_ALLOWED,
+        ),
     ],
     ids=[
         "string-not-equals-on-absent-grant-key",
@@ -445,6 +470,9 @@ def test_policy_evaluate_explicit_deny_beats_allow(
         "not-equals-none-of-several-values",
         "arn-not-like",
         "all-operators-must-hold",
+        "arn-like-pattern-of-three-components",
+        "arn-like-star-does-not-cross-a-colon",
+        "string-like-has-no-character-classes",
     ],
 )
 def test_policy_evaluate_condition_operators(
