@@ -108,7 +108,8 @@ class StackSettings:
 
     @property
     def allowed_key_patterns(self) -> tuple[str, ...]:
-        return self.remediator.allow.keys
+        """Every account's allowlisted keys: what the IAM policies name as resources."""
+        return self.remediator.widest_allowlist().keys
 
     @property
     def log_retention(self) -> logs.RetentionDays:
