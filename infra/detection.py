@@ -32,9 +32,16 @@ EVENTS_SERVICE = "events.amazonaws.com"
 class RuleTarget(Protocol):
     """Where a rule sends what it selects, and how the target lets that rule in."""
 
-    target_id: str
-    arn: str
-    role_arn: str | None
+    @property
+    def target_id(self) -> str: ...
+
+    @property
+    def arn(self) -> str: ...
+
+    @property
+    def role_arn(self) -> str | None:
+        """The role EventBridge assumes to deliver (None: the target's resource policy)."""
+        ...
 
     def admit(self, rule_id: str, rule: events.CfnRule) -> None:
         """Let ``rule`` deliver to the target (a resource policy statement, a permission)."""

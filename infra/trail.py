@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 NONCURRENT_VERSION_EXPIRATION = Duration.days(30)
+ORGANIZATION_TRAIL_NAME = "KmsLaunchRemediatorOrganizationTrail"
 
 
 def _log_bucket(
@@ -78,4 +79,6 @@ class ManagementEventsTrail(Construct):
             enable_file_validation=True,
             is_organization_trail=True if organization_id else None,
             org_id=organization_id,
+            # An organization trail's bucket policy names the trail's ARN, so it needs a name.
+            trail_name=ORGANIZATION_TRAIL_NAME if organization_id else None,
         )
