@@ -81,14 +81,14 @@ CASE5 = "case5_user_start_instances_create_grant.json"
 CASE6 = "case6_saas_scheduler_role_create_grant.json"
 
 
-def test_hub_handler_reports_only_the_failing_records_and_processes_the_others(
+def test_hub_handler_reports_only_the_failing_record_and_processes_the_others(
     world: World,
     inbox: tuple[str, str],
     environment: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given a batch of four records: cases 1 and 6, case 5 on a key whose writes KMS accepts
-    # but never applies (so verification fails), and a record whose body is not an event
+    # Given a batch of three records: cases 1 and 6, and case 5 on a key whose writes KMS
+    # accepts but never applies (so the engine's verification fails and it raises)
     never_applied = environment["case5"]
     write = AwsAdapter.put_key_policy
 
@@ -101,17 +101,14 @@ def test_hub_handler_reports_only_the_failing_records_and_processes_the_others(
     batch = sqs_batch(
         ("m-case1", json.dumps(_event(CASE1, environment["case1"]))),
         ("m-case5", json.dumps(_event(CASE5, never_applied))),
-        ("m-garbled", "{not an event"),
         ("m-case6", json.dumps(_event(CASE6, environment["case6"]))),
     )
 
     # When Lambda's event source mapping invokes the hub handler with it
     response = hub.handler(batch, FakeContext())  # type: ignore[arg-type]
 
-    # Then only the failed remedy and the garbled record go back to the queue
-    assert response == {
-        "batchItemFailures": [{"itemIdentifier": "m-case5"}, {"itemIdentifier": "m-garbled"}]
-    }
+    # Then only the failed record goes back to the queue
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-case5"}]}
     # And the other records were processed: their keys fixed, everyone notified
     for case in ("case1", "case6"):
         assert len(world.policy(environment[case])["Statement"]) == 3, case
@@ -126,6 +123,23 @@ def test_hub_handler_reports_only_the_failing_records_and_processes_the_others(
             (environment["case6"], "remediated"),
         ]
     )
+
+
+def test_hub_handler_reports_a_record_that_is_not_an_event(
+    world: World, inbox: tuple[str, str], environment: dict[str, str]
+) -> None:
+    # Given a record whose body is not an event between two remediable ones
+    batch = sqs_batch(
+        ("m-case1", json.dumps(_event(CASE1, environment["case1"]))),
+        ("m-garbled", "{not an event"),
+        ("m-case6", json.dumps(_event(CASE6, environment["case6"]))),
+    )
+    # When the hub handler runs
+    response = hub.handler(batch, FakeContext())  # type: ignore[arg-type]
+    # Then that record is reported (it will reach the dead-letter queue), the others fixed
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-garbled"}]}
+    for case in ("case1", "case6"):
+        assert len(world.policy(environment[case])["Statement"]) == 3, case
 
 
 def test_hub_handler_batch_without_failures_reports_none(
