@@ -12,6 +12,7 @@ from infra.detection import Detection
 from infra.monitoring import Monitoring
 from infra.nag import suppress_justified_findings
 from infra.notifications import Notifications
+from infra.recheck import RecheckQueue
 from infra.remediator import Remediator
 from infra.state import StateTable
 from infra.trail import ManagementEventsTrail
@@ -49,6 +50,7 @@ class KmsLaunchRemediatorStack(Stack):
         self.state.grant_engine_access(function)
 
         self.detection = Detection(self, "Detection", function=function, dlq=self.remediator.dlq)
+        self.recheck = RecheckQueue(self, "Recheck", function=function, dlq=self.remediator.dlq)
         self.monitoring = Monitoring(
             self,
             "Monitoring",

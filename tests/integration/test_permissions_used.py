@@ -31,6 +31,8 @@ DECLARED = {
     *permissions.KEY_DESCRIBE_ACTIONS,
     *permissions.UNSCOPED_READ_ACTIONS,
     *permissions.PRINCIPAL_READ_ACTIONS,
+    *permissions.PARAMETER_READ_ACTIONS,
+    *permissions.RECHECK_SEND_ACTIONS,
 }
 GRANTED_BY_THE_STACK_ELSEWHERE = {"sns:Publish"}  # topic.grant_publish
 
