@@ -322,7 +322,7 @@ def _launch(sources: KeySources, who: _Who, instance_id: str | None, **read: Any
     if not targets:
         dismissal = Dismissal(
             Outcome.REFUSED,
-            NO_KEY_FOUND,
+            f"{problem}; and {NO_KEY_FOUND}" if problem else NO_KEY_FOUND,
             principal_arn=principals[0].arn if principals[0] else None,
             instance_id=instance_id,
         )

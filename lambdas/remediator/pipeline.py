@@ -118,8 +118,13 @@ class Remediator:
             if attempt == 0:
                 return launch
             note = f"looked again {attempt} times over {recheck.total_minutes()} minutes"
-            targets = [replace(t, problem=f"{t.problem}; {note}") for t in launch.targets]
-            return replace(launch, targets=tuple(targets))
+            targets = [
+                replace(t, problem=f"{t.problem}; {note}") if t.problem else t
+                for t in launch.targets
+            ]
+            d = launch.dismissal
+            dismissal = replace(d, reason=f"{d.reason}; {note}") if d else None
+            return replace(launch, targets=tuple(targets), dismissal=dismissal)
         self.aws.send_message(self.recheck_queue_url, recheck.message(event, attempt + 1), delay)
         looks = len(recheck.RECHECK_DELAYS_SECONDS) + 1
         reason = (
