@@ -12,6 +12,7 @@ import pytest
 
 from remediator.adapters.aws import AwsAdapter
 from remediator.config import parse_config
+from remediator.diagnose import diagnose
 from remediator.pipeline import Remediator
 from remediator.report import Report
 from tests.integration.conftest import allow, default_policy
@@ -367,3 +368,28 @@ def test_launchers_karpenter_denied_data_key_names_the_instance_of_its_volume(
     assert (report.principal_arn, report.instance_id) == (KARPENTER_ROLE_ARN, instance)
     assert world.policy(key) == caller_policy(KARPENTER_ROLE_ARN)
     assert world.received(inbox[1])[0]["message"]["instance_id"] == instance
+
+
+# --- diagnose explains with the same identification ----------------------------------------
+
+
+def test_launchers_diagnose_names_the_spot_role_of_a_groups_spot_instance(
+    world: World, cloudtrail: EmulatedCloudTrail
+) -> None:
+    # Given a group's Spot Instance that failed on a key lacking the Spot service-linked role
+    key = world.key()
+    world.autoscaling_slr()
+    world.service_linked_role(SPOT_SLR)
+    instance = _asg_spot(world, key)
+    aws = AwsAdapter(region=world.region, clients={"cloudtrail": cloudtrail.client()})
+
+    # When an operator diagnoses the instance
+    result = diagnose(aws, parse_config(CONFIG), region=world.region, instance_id=instance)
+
+    # Then it names the Spot role, says why, and plans the same change the remediator makes
+    assert result.principal is not None
+    assert result.principal["arn"] == SPOT_SLR_ARN
+    assert result.principal["source"].startswith("the Spot capacity of Auto Scaling group web-asg")
+    [finding] = result.findings
+    assert (finding.key_arn, finding.outcome) == (key, "dry_run")
+    assert world.policy(key) == default_policy(ACCOUNT)
