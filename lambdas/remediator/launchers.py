@@ -18,10 +18,13 @@ role for everything else:
   instant fleet launches as its caller (aws/karpenter-provider-aws#4935: the controller role is
   denied GenerateDataKeyWithoutPlaintext).
 
-Instances carry the tags AWS writes: ``aws:autoscaling:groupName``, ``aws:ec2:fleet-id`` (EC2
-Fleet, and also on Auto Scaling instances, which Auto Scaling launches through a fleet),
-``aws:ec2spot:fleet-request-id`` (Spot Fleet); ``InstanceLifecycle`` is ``spot`` for Spot
-Instances (EC2 API reference, Instance).
+Instances carry tags AWS writes: ``aws:autoscaling:groupName``; ``aws:ec2:fleet-id`` ("EC2 Fleet
+automatically adds a tag to the instances with a key of aws:ec2:fleet-id", AWS's EC2 Spot
+workshops, aws-samples; Auto Scaling instances carry it too, as groups launch through a fleet);
+``aws:ec2spot:fleet-request-id`` on a Spot Fleet's instances (the tag public tooling filters
+them by; the API reference documents none of these system tags). ``InstanceLifecycle`` is
+``spot`` for Spot Instances (EC2 API reference, Instance). Where a tag is missing, the CloudTrail
+record of the launch says which call launched the instance (``record_launcher``).
 """
 
 from __future__ import annotations
