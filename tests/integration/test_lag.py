@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from remediator import handler
 from remediator.adapters.aws import AwsAdapter
@@ -204,3 +205,27 @@ def test_lag_handler_consumes_its_recheck_queue_with_its_own_idempotency_keys(
         use_via_ec2_statement(USER_ARN),
         attach_statement(USER_ARN),
     ]
+
+
+def test_lag_denied_lookup_is_refused_at_once_not_looked_at_again(
+    world: World, inbox: tuple[str, str]
+) -> None:
+    # Given a re-check queue, and CloudTrail LookupEvents denied to the remediator's role
+    key, instance = user_launch(world, EmulatedCloudTrail(), visible_from=0)
+    queue = world.queue()
+    cloudtrail = boto3.client("cloudtrail", region_name=world.region)
+    stub = Stubber(cloudtrail)
+    stub.add_client_error("lookup_events", "AccessDeniedException", "not authorized")
+    aws = AwsAdapter(region=world.region, clients={"cloudtrail": cloudtrail})
+    remediator = Remediator(aws, parse_config(CONFIG), topic_arn=inbox[0], recheck_queue_url=queue)
+    event = load_event("ec2_state_change_terminated.json", {SAMPLE_INSTANCE_ID: instance})
+
+    # When EC2 reports the instance terminated
+    with stub:
+        [report] = remediator.handle(event)
+
+    # Then waiting would not help: it is refused now, saying LookupEvents is denied
+    assert report.outcome == "refused"
+    assert "CloudTrail LookupEvents is denied (AccessDeniedException)" in report.reason
+    assert world.release_delayed(queue) == []
+    assert world.policy(key) == default_policy(ACCOUNT)
