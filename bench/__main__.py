@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import measure
+from bench import measure, safety
 
 GOALS = {
     "cold_start_ratio": 1.5,
@@ -40,6 +40,7 @@ def run(quick: bool) -> dict[str, Any]:
             ),
         ),
         ("peak RSS", measure.peak_rss),
+        ("safety under faults", lambda: safety.measure(quick)),
     ]
     figures: dict[str, Any] = {}
     for name, step in steps:
@@ -63,6 +64,7 @@ def verdict(ok: bool) -> str:
 def table(f: dict[str, Any]) -> str:
     cold, lat, storm = f["cold_start"], f["per_event_latency"], f["storms"]
     stated = f["per_event_latency_with_state"]
+    safe = f["safety_under_faults"]
     dup, distinct = storm["duplicates"], storm["distinct_principals"]
     rows = [
         (
@@ -70,6 +72,13 @@ def table(f: dict[str, Any]) -> str:
             f"{cold['import_handler_ms']} ms / {cold['import_boto3_ms']} ms = {cold['ratio']}x",
             f"<= {GOALS['cold_start_ratio']}x",
             verdict(cold["ratio"] <= GOALS["cold_start_ratio"]),
+        ),
+        (
+            "Cold start with tracing on (as deployed): import handler / boto3",
+            f"{cold['import_handler_traced_ms']} ms / {cold['import_boto3_ms']} ms = "
+            f"{cold['traced_ratio']}x",
+            "- (the X-Ray SDK, only where tracing is on)",
+            "-",
         ),
         (
             "Per event (case 1): handler / floor",
@@ -95,6 +104,26 @@ def table(f: dict[str, Any]) -> str:
             f"{distinct['policy_writes']} writes, {distinct['principals_in_policy']} in policy",
             f"{distinct['events']} writes",
             verdict(distinct["policy_writes"] == distinct["events"]),
+        ),
+        (
+            f"Lost updates, a write slower than the old lease ({safe['slow_write_trials']} trials)",
+            f"{safe['lost_updates']} (with the old 60 s lease: "
+            f"{safe['lost_updates_with_the_old_60s_lease']})",
+            "0",
+            verdict(safe["lost_updates"] == 0),
+        ),
+        (
+            f"Unaudited changes after a kill at each of {safe['kills']['steps']} steps",
+            f"{safe['kills']['unaudited']} unaudited, {safe['kills']['left_pending']} left pending",
+            "0",
+            verdict(safe["kills"]["unaudited"] == 0 == safe["kills"]["left_pending"]),
+        ),
+        (
+            f"Changes over the cap, {safe['cap_race']['principals']} racing principals",
+            f"{safe['cap_race']['over_cap']} ({safe['cap_race']['changes']} changes at cap "
+            f"{safe['cap_race']['cap']})",
+            "0",
+            verdict(safe["cap_race"]["over_cap"] == 0),
         ),
         (
             "Lambda asset zip (no layer)",

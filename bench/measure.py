@@ -34,12 +34,14 @@ def median_ms(samples: list[float]) -> float:
 # --- 1. cold start -----------------------------------------------------------------------------
 
 
-def _fresh_import_seconds(statement: str) -> float:
+def _fresh_import_seconds(statement: str, traced: bool = False) -> float:
     env = {
         **os.environ,
         "PYTHONPATH": f"{LAMBDAS}{os.pathsep}{ROOT}",
-        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_TRACE_DISABLED": "0" if traced else "1",
     }
+    if traced:  # tracing is on only in Lambda: look like it
+        env["AWS_LAMBDA_FUNCTION_NAME"] = "bench"
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -49,10 +51,11 @@ def _fresh_import_seconds(statement: str) -> float:
 
 def cold_start(runs: int) -> dict[str, Any]:
     """A fresh interpreter importing the handler module, against ``import boto3`` alone."""
-    handler, boto3 = [], []
-    for _ in range(runs):  # interleaved, so that load on the machine hits both alike
+    handler, traced, boto3 = [], [], []
+    for _ in range(runs):  # interleaved, so that load on the machine hits all alike
         boto3.append(_fresh_import_seconds("import boto3"))
         handler.append(_fresh_import_seconds("import remediator.handler"))
+        traced.append(_fresh_import_seconds("import remediator.handler", traced=True))
     env = {
         **os.environ,
         "PYTHONPATH": f"{LAMBDAS}{os.pathsep}{ROOT}",
@@ -70,6 +73,8 @@ def cold_start(runs: int) -> dict[str, Any]:
         "import_boto3_ms": median_ms(boto3),
         "import_handler_ms": median_ms(handler),
         "ratio": round(statistics.median(handler) / statistics.median(boto3), 2),
+        "import_handler_traced_ms": median_ms(traced),
+        "traced_ratio": round(statistics.median(traced) / statistics.median(boto3), 2),
         "dominant_imports": _dominant(trace),
     }
 

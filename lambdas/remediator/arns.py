@@ -22,6 +22,33 @@ _ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}\Z")
 SLR_PATH_PREFIX = "role/aws-service-role/"
 AUTOSCALING_SLR_PATH = "role/aws-service-role/autoscaling.amazonaws.com/"
 AUTOSCALING_SLR_NAME = "AWSServiceRoleForAutoScaling"
+# A service-linked role lives at /aws-service-role/<service principal>/ (as the Auto Scaling
+# role's ARN role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling
+# shows): one path segment, the service principal IAM's CreateServiceLinkedRole takes as
+# AWSServiceName ("the service principal for the AWS service to which this role is attached",
+# "unique and case-sensitive", e.g. elasticbeanstalk.amazonaws.com; IAM API reference,
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateServiceLinkedRole.html). Role
+# names are at most 64 characters (CreateRole). A role under aws-service-role/ at any other
+# path is no service-linked role: it is classified, and checked in IAM, as an ordinary role.
+_SLR_RESOURCE = re.compile(
+    r"^role/aws-service-role/([a-z0-9-]+(?:\.[a-z0-9-]+)+)/[\w+=,.@-]{1,64}\Z", re.ASCII
+)
+# The services that launch EC2 instances with their own service-linked role, so that the
+# role itself makes the KMS calls of the launch (the domain's launcher table). Each one is also
+# in denied_calls.AWS_LAUNCH_CALLERS, the callers whose denied KMS calls count as launches.
+# - autoscaling: AWSServiceRoleForAutoScaling[_suffix] (EC2 Auto Scaling user guide,
+#   "Service-linked roles for Amazon EC2 Auto Scaling"; also EKS managed node groups);
+# - spot: AWSServiceRoleForEC2Spot (EC2 user guide, "Service-linked role for Spot Instance
+#   requests");
+# - spotfleet: AWSServiceRoleForEC2SpotFleet (EC2 user guide, "Spot Fleet permissions");
+# - ec2fleet: AWSServiceRoleForEC2Fleet (EC2 user guide, "EC2 Fleet prerequisites",
+#   service-linked role for EC2 Fleet).
+LAUNCHER_SLR_SERVICES = (
+    "autoscaling.amazonaws.com",
+    "spot.amazonaws.com",
+    "spotfleet.amazonaws.com",
+    "ec2fleet.amazonaws.com",
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +137,25 @@ class Principal:
     def name(self) -> str:
         return self.arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
+    @property
+    def service(self) -> str | None:
+        """The service principal a service-linked role is linked to (from its path), else None."""
+        if self.kind is not PrincipalKind.SERVICE_LINKED_ROLE:
+            return None
+        return service_linked_role_service(self.arn.split(":", 5)[5])
+
+
+def service_linked_role_service(resource: str) -> str | None:
+    """The service principal of ``role/aws-service-role/<service>/<name>``, else None."""
+    match = _SLR_RESOURCE.match(resource)
+    return match.group(1) if match else None
+
+
+def launches_for_its_service(principal: Principal) -> bool:
+    """A service-linked role of a service that launches instances with it
+    (``LAUNCHER_SLR_SERVICES``), at that service's path."""
+    return principal.service in LAUNCHER_SLR_SERVICES
+
 
 class PrincipalError(ValueError):
     """The event's identity cannot safely be named in a key policy or grant."""
@@ -140,7 +186,7 @@ def principal_from_arn(text: object) -> Principal:
         raise PrincipalError(f"principal {text!r} has characters IAM does not allow in names")
     if arn.resource.startswith("user/"):
         return Principal(text, PrincipalKind.USER, arn.account)
-    if arn.resource.startswith(SLR_PATH_PREFIX):
+    if service_linked_role_service(arn.resource) is not None:
         return Principal(text, PrincipalKind.SERVICE_LINKED_ROLE, arn.account)
     return Principal(text, PrincipalKind.ROLE, arn.account)
 

@@ -42,10 +42,15 @@ def assess(
     config: RemediatorConfig,
     *,
     this_account: str,
+    event_account: str,
     region: str,
     target: Target,
     thorough: bool = False,
 ) -> Assessment:
+    """``this_account`` is the account the credentials act in (STS GetCallerIdentity),
+    ``event_account`` the account the event claims (its ``account`` field)."""
+    if event_account != this_account:
+        return Assessment(problem=foreign_event_problem(event_account, this_account))
     if target.problem or target.principal is None or target.key_reference is None:
         return Assessment(problem=target.problem or "the event names no usable key or principal")
     key, problem = resolve_key(aws, target, region)
@@ -57,7 +62,13 @@ def assess(
     allowed = allow.allows_key(key.arn) and allow.allows_principal(principal.arn)
     if key.manager != "CUSTOMER" or not (allowed or thorough):
         return Assessment(key=key, facts=facts, policy_note=_unread_note(key))
-    policy, policy_note = _policy(aws, key, this_account)
+    try:
+        policy, policy_note = _policy(aws, key, this_account)
+    except PolicyError as err:
+        logger.warning("key_policy_unreadable", extra={"key_arn": key.arn, "error": str(err)})
+        if not thorough:
+            return Assessment(key=key, facts=facts, problem=unsafe_policy_problem(err))
+        policy, policy_note = None, f"unreadable: {err}"
     own_key = key.account == this_account
     grants, grants_note = (None, "") if own_key and not thorough else _grants(aws, key.arn)
     checkable = principal.account == this_account and principal.kind in _CHECKABLE
@@ -70,6 +81,34 @@ def assess(
         changes_in_last_hour=state.changes_in_last_hour(key.arn) if allowed else 0,
     )
     return Assessment(key=key, facts=facts, policy_note=policy_note, grants_note=grants_note)
+
+
+def foreign_event_problem(event_account: str, this_account: str) -> str:
+    """Why an event of another account is not acted on.
+
+    An AWS service's event carries "the account and region in which it occurred" (EventBridge
+    reference, "Event structure"; ``account`` is "the 12-digit number identifying an AWS
+    account", user guide, "Event structure reference"), and a rule that forwards it to another
+    account's bus keeps that account. A customer's own events may not use a ``source`` that
+    begins with "aws." (same page), so an ``aws.*`` event of another account came here
+    forwarded, or was handed over directly (``replay``, a crafted invocation). Either way its
+    instance, group and principal are not this account's: these credentials can neither read
+    them nor check that the principal exists, and acting on it would take the event's word for
+    facts this tool must read itself.
+    """
+    return (
+        f"the event is from account {event_account}, but this remediator acts in account "
+        f"{this_account} (STS GetCallerIdentity): an event forwarded from another account, or "
+        "crafted, is not acted on; run the remediator in the event's account"
+    )
+
+
+def unsafe_policy_problem(err: PolicyError) -> str:
+    """Why a key policy that ``parse_policy`` refuses stops the remediation."""
+    return (
+        f"{err}; the tool neither acts on nor rewrites a key policy it cannot read exactly: "
+        "correct the policy by hand (aws kms get-key-policy / put-key-policy)"
+    )
 
 
 def resolve_key(aws: AwsPort, target: Target, region: str) -> tuple[KeyInfo | None, str | None]:
@@ -122,9 +161,6 @@ def _policy(aws: AwsPort, key: KeyInfo, this_account: str) -> tuple[dict[str, ob
         return None, _unread_note(key)
     try:
         return parse_policy(aws.get_key_policy(key.arn)), ""
-    except PolicyError as err:
-        logger.warning("key_policy_unreadable", extra={"key_arn": key.arn, "error": str(err)})
-        return None, f"unreadable: {err}"
     except AccessDenied as err:
         return None, f"could not be read: {err.code}"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from remediator.access import evaluate
 from remediator.arns import Principal, PrincipalError, PrincipalKind, is_region, principal_from_arn
-from remediator.assess import Assessment, assess
+from remediator.assess import Assessment
 from remediator.config import Mode, RemediatorConfig
 from remediator.decision import GrantPlan
 from remediator.diagnosis import ActionCheck, Diagnosis, KeyFinding, summarize
@@ -126,15 +126,7 @@ def _findings(engine: Remediator, meta: EventMeta, launch: Launch) -> list[KeyFi
         return [finding]
     findings = []
     for target in launch.targets:
-        assessment = assess(
-            engine.aws,
-            engine.state,
-            engine.config,
-            this_account=meta.account,
-            region=meta.region,
-            target=target,
-            thorough=True,
-        )
+        assessment = engine.assess(meta, target, thorough=True)
         result = engine.result(meta, target, assessment)
         findings.append(_finding(target, assessment, result))
     return findings

@@ -22,8 +22,14 @@ from remediator import recheck
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.dynamo import DynamoState, state_for
 from remediator.config import Settings
-from remediator.outcomes import METRICS_NAMESPACE, NOTIFICATION_FAILED_METRIC, SERVICE_NAME
+from remediator.outcomes import (
+    METRICS_NAMESPACE,
+    NOTIFICATION_FAILED_METRIC,
+    SERVICE_NAME,
+    Outcome,
+)
 from remediator.pipeline import RemediationFailed, Remediator
+from remediator.ports import EventReused
 from remediator.report import Report, summary
 
 logger = Logger(service=SERVICE_NAME)
@@ -82,13 +88,24 @@ def pipeline() -> Callable[..., dict[str, Any]]:
         _count(reports)
         return summary(reports)
 
-    one = engine.state.idempotent(process) if isinstance(engine.state, DynamoState) else process
+    once = engine.state.idempotent(process) if isinstance(engine.state, DynamoState) else process
+
+    def checked(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = once(event=event, context=context)
+        except EventReused as err:
+            # A crafted or broken event: no retry can make it valid, so it is not raised.
+            logger.warning("event_refused", extra={"reason": str(err)})
+            refused = [Report(Outcome.IGNORED, str(event.get("id", "unknown")), str(err))]
+            _count(refused)
+            return summary(refused)
+        return result
 
     def dispatch(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
         bodies = recheck.sqs_bodies(event)
         if bodies is None:
-            return dict(one(event=event, context=context))
-        return {"rechecks": [one(event=body, context=context) for body in bodies]}
+            return checked(event, context)
+        return {"rechecks": [checked(body, context) for body in bodies]}
 
     return dispatch
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,15 @@ class SpotRequest:
     request_id: str
     specs: tuple[LaunchSpec, ...] = ()
     templates: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A change about to be made, as the write-ahead audit records it."""
+
+    key_arn: str
+    event_id: str
+    principal_arn: str
+    remedy: str  # "key-policy" or "grant"
+    before: Any  # the key policy before, or None for a grant
+    planned: Any  # the policy to write, or the grant (name, grantee, operations)

@@ -76,6 +76,13 @@ PUBLIC_PARAMETER_PATH = "aws/service/*"
 # own re-check queue (the queue's event source mapping reads it; CDK grants that on the queue).
 RECHECK_SEND_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
 
+# Calls that need no IAM permission, so the stack grants nothing for them. GetCallerIdentity
+# tells the remediator which account it acts in ("No permissions are required to perform this
+# operation. If an administrator attaches a policy to your identity that explicitly denies
+# access to the sts:GetCallerIdentity action, you can still perform this operation", STS API
+# reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+NO_PERMISSION_NEEDED: tuple[str, ...] = ("sts:GetCallerIdentity",)
+
 # The state table's item calls: the lock, intents, audit, counters and incidents
 # (remediator.state), and powertools' DynamoDBPersistenceLayer for idempotency records
 # (get_item, put_item, update_item, delete_item). No Scan, no Batch*, no DescribeTable.

@@ -91,6 +91,7 @@ class Remediator:
             ]
         else:
             reports = [self._target(meta, kind, target) for target in launch.targets]
+        reports += self._recovered()
         for report in reports:
             logger.info(
                 "event_handled",
@@ -141,15 +142,22 @@ class Remediator:
             self._notify(report)
         return [report]
 
-    def _target(self, meta: EventMeta, kind: str, target: Target) -> Report:
-        assessment = assess(
+    def assess(self, meta: EventMeta, target: Target, *, thorough: bool = False) -> Assessment:
+        """Re-read AWS for one target (``thorough``: whatever can be read, for diagnose)."""
+        return assess(
             self.aws,
             self.state,
             self.config,
-            this_account=meta.account,
+            # The account these credentials act in (STS), not the one the event claims.
+            this_account=self.aws.account_id(),
+            event_account=meta.account,
             region=meta.region,
             target=target,
+            thorough=thorough,
         )
+
+    def _target(self, meta: EventMeta, kind: str, target: Target) -> Report:
+        assessment = self.assess(meta, target)
         result = self.result(meta, target, assessment)
         key = assessment.key
         return Report.of(
@@ -161,6 +169,21 @@ class Remediator:
             instance_id=target.instance_id,
         )
 
+    def _recovered(self) -> list[Report]:
+        """Reports for changes an interrupted invocation made and this one audited."""
+        recovered, self.remedies.recovered = self.remedies.recovered, []
+        return [
+            Report.of(
+                r.result,
+                event_id=r.intent["event_id"],
+                trigger="Recovery",
+                key_arn=r.intent.get("key_arn"),
+                principal_arn=r.intent["principal_arn"],
+                instance_id=None,
+            )
+            for r in recovered
+        ]
+
     def result(self, meta: EventMeta, target: Target, assessment: Assessment) -> Result:
         """Decide on an assessed target and act on the decision (or, in dry-run, say how)."""
         if assessment.facts is None or assessment.problem:
@@ -169,6 +192,8 @@ class Remediator:
                 Outcome.REFUSED, reason, suggested_fix=manual_fix(reason, target.instance_id)
             )
         facts = assessment.facts
+        if self.config.allow.allows_key(facts.key.arn):
+            self.remedies.recover_pending(facts.key.arn)
         return self._act(meta, facts, decide(facts, self.config))
 
     def _act(self, meta: EventMeta, facts: Facts, decision: Decision) -> Result:
@@ -190,12 +215,15 @@ class Remediator:
         return self.remedies.apply(meta.event_id, facts, decision)
 
     def _notify(self, report: Report) -> None:
-        if not self.topic_arn:
-            return
+        """Publish the report; then a change it reports is closed in the audit trail (one that
+        could not be notified stays open, and the next invocation on the key sends it)."""
         try:
-            self.aws.publish(
-                self.topic_arn, report.subject(), report.message_json(), report.outcome.value
-            )
+            if self.topic_arn:
+                self.aws.publish(
+                    self.topic_arn, report.subject(), report.message_json(), report.outcome.value
+                )
+            if report.change_id and report.key_arn:
+                self.state.close_change(report.key_arn, report.change_id)
         except AwsError as err:
             # The change (if any) stands; a retry must not repeat it. Logged and counted.
             logger.error(

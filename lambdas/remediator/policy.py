@@ -6,13 +6,13 @@ policy allows a launch is ``access.py``'s question.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from remediator.arns import Principal, PrincipalKind
+from remediator import exact_json
+from remediator.arns import Principal, launches_for_its_service
 
 MAX_KEY_POLICY_BYTES = 32 * 1024
 SID_PREFIX = "KmsLaunchRemediator"
@@ -70,10 +70,12 @@ class PolicyError(ValueError):
 
 
 def parse_policy(text: str) -> dict[str, Any]:
+    """Read a key policy strictly (``exact_json``): text with a duplicate name, a non-finite
+    number or a non-standard constant is refused, since KMS might read it differently."""
     try:
-        policy = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise PolicyError(f"key policy is not JSON: {err}") from None
+        policy = exact_json.loads(text)
+    except exact_json.JsonTextError as err:
+        raise PolicyError(f"key policy {err}") from None
     if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), (list, dict)):
         raise PolicyError("key policy has no Statement list")
     return policy
@@ -108,12 +110,14 @@ def tool_statements(
 ) -> list[dict[str, Any]]:
     """The statements that let ``principal`` launch with the key, as the seeds write them.
 
-    A service-linked role of the key's own account gets the seeds' unrestricted "use" statement
-    (its permissions policy is fixed by AWS, and Auto Scaling needs it). Every other principal
-    gets the use actions only through EC2 (``kms:ViaService``). Both get ``kms:CreateGrant``
-    only for AWS resources (``kms:GrantIsForAWSResource``).
+    The service-linked role of a service that launches with it (Auto Scaling, Spot, Spot Fleet,
+    EC2 Fleet: ``arns.LAUNCHER_SLR_SERVICES``), in the key's own account, gets the seeds'
+    unrestricted "use" statement (its permissions policy is fixed by AWS, and Auto Scaling needs
+    it). Every other principal, other services' service-linked roles included, gets the use
+    actions only through EC2 (``kms:ViaService``). Both get ``kms:CreateGrant`` only for AWS
+    resources (``kms:GrantIsForAWSResource``).
     """
-    if principal.kind is PrincipalKind.SERVICE_LINKED_ROLE and principal.account == key_account:
+    if launches_for_its_service(principal) and principal.account == key_account:
         use = _statement(SID_USE, USE_ACTIONS, None)
     else:
         use = _statement(
@@ -184,9 +188,10 @@ def add_principal(
 
 def _own_statement_principals(stmt: Mapping[str, Any], template: Mapping[str, Any]) -> list[str]:
     """The principals of a statement this tool wrote; raise if anything else about it changed."""
-    if {k: v for k, v in stmt.items() if k != "Principal"} != {
-        k: v for k, v in template.items() if k != "Principal"
-    }:
+    if not exact_json.same(
+        {k: v for k, v in stmt.items() if k != "Principal"},
+        {k: v for k, v in template.items() if k != "Principal"},
+    ):
         raise PolicyError(
             f"statement {stmt.get('Sid')!r} carries this tool's Sid but was changed by someone "
             "else; the tool does not edit statements it did not write"
@@ -217,8 +222,14 @@ def remove_principal(policy: Mapping[str, Any], principal_arn: str) -> dict[str,
 
 def render(policy: Mapping[str, Any]) -> str | None:
     """The text to send to PutKeyPolicy: indented when that fits in 32 KB, compact when only
-    that fits, and None when the policy cannot fit at all."""
-    for text in (json.dumps(policy, indent=2), json.dumps(policy, separators=(",", ":"))):
+    that fits, and None when the policy cannot fit at all. Numbers are written as they were
+    read (``exact_json``); a value no key policy may hold (a non-finite number, a value that
+    is not JSON) raises ``PolicyError``, so it is never written."""
+    try:
+        texts = (exact_json.dumps(policy, indent=2), exact_json.dumps(policy))
+    except exact_json.JsonTextError as err:
+        raise PolicyError(f"key policy {err}") from None
+    for text in texts:
         if len(text.encode()) <= MAX_KEY_POLICY_BYTES:
             return text
     return None
@@ -235,3 +246,17 @@ def admin_actions_granted(items: list[dict[str, Any]]) -> list[str]:
 
 def non_tool_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [s for s in statements(policy) if s.get("Sid") not in TOOL_SIDS]
+
+
+def untouched_parts(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything in the policy this tool does not write: its elements other than Statement
+    (Version, Id) and the statements without this tool's Sids, in order."""
+    parts = {name: value for name, value in policy.items() if name != "Statement"}
+    parts["Statement"] = non_tool_statements(policy)
+    return parts
+
+
+def same_untouched_parts(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether ``after`` keeps everything of ``before`` that this tool does not write, exactly
+    (``exact_json.same``: the same names, the same strings, booleans and number values)."""
+    return exact_json.same(untouched_parts(before), untouched_parts(after))

@@ -19,6 +19,7 @@ from remediator.model import (
     Instance,
     KeyInfo,
     LaunchSpec,
+    PlannedChange,
     SpotRequest,
 )
 
@@ -54,6 +55,10 @@ class Unreachable(AwsError):
 
 class LockLost(RuntimeError):
     """The per-key lock is no longer held by this invocation: the write must not happen."""
+
+
+class EventReused(ValueError):
+    """An event reuses the idempotency key of an earlier event with other content."""
 
 
 class LockTimeout(RuntimeError):
@@ -140,7 +145,7 @@ class AwsPort(Protocol):
 
 
 class StatePort(Protocol):
-    """Cross-invocation state: per-key lock, audit trail, anti-loop count."""
+    """Cross-invocation state: per-key lock with fencing, write-ahead audit, anti-loop count."""
 
     serializes_writes: bool  # whether lock() excludes other invocations
 
@@ -148,16 +153,19 @@ class StatePort(Protocol):
 
     def lock(self, key_arn: str) -> contextlib.AbstractContextManager[None]: ...
 
-    def record_change(
-        self,
-        *,
-        key_arn: str,
-        event_id: str,
-        principal_arn: str,
-        remedy: str,
-        before: Any,
-        after: Any,
-    ) -> str: ...
+    def fence(self, key_arn: str) -> None:
+        """Raise ``LockLost`` unless this invocation still holds the key's lock."""
+        ...
+
+    def begin_change(self, change: PlannedChange) -> str: ...
+
+    def finish_change(self, key_arn: str, change_id: str, after: Any, note: str = "") -> None: ...
+
+    def close_change(self, key_arn: str, change_id: str) -> None: ...
+
+    def abandon_change(self, key_arn: str, change_id: str) -> None: ...
+
+    def pending_changes(self, key_arn: str) -> list[dict[str, Any]]: ...
 
     def history(self, key_arn: str) -> list[dict[str, Any]]: ...
 
@@ -174,17 +182,23 @@ class NoState:
     def lock(self, key_arn: str) -> Iterator[None]:
         yield
 
-    def record_change(
-        self,
-        *,
-        key_arn: str,
-        event_id: str,
-        principal_arn: str,
-        remedy: str,
-        before: Any,
-        after: Any,
-    ) -> str:
+    def fence(self, key_arn: str) -> None:
+        return None
+
+    def begin_change(self, change: PlannedChange) -> str:
         return ""
+
+    def finish_change(self, key_arn: str, change_id: str, after: Any, note: str = "") -> None:
+        return None
+
+    def close_change(self, key_arn: str, change_id: str) -> None:
+        return None
+
+    def abandon_change(self, key_arn: str, change_id: str) -> None:
+        return None
+
+    def pending_changes(self, key_arn: str) -> list[dict[str, Any]]:
+        return []
 
     def history(self, key_arn: str) -> list[dict[str, Any]]:
         return []

@@ -13,7 +13,8 @@ that the async retry, and then the dead-letter queue, take over.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from remediator.access import Access, evaluate
@@ -25,21 +26,21 @@ from remediator.decision import (
     Facts,
     GrantPlan,
     decide,
-    has_equivalent_grant,
     policy_diff,
     suggested_fix,
 )
-from remediator.model import KeyInfo
+from remediator.model import KeyInfo, PlannedChange
 from remediator.outcomes import Outcome
 from remediator.policy import (
     ADMIN_ACTIONS,
     LAUNCH_ACTIONS,
     admin_actions_granted,
-    non_tool_statements,
     parse_policy,
     render,
+    same_untouched_parts,
 )
-from remediator.ports import AccessDenied, AwsError, AwsPort, Rejected, StatePort
+from remediator.ports import AccessDenied, AwsError, AwsPort, LockLost, Rejected, StatePort
+from remediator.recovery import Recovered, recover, settle
 from remediator.report import Result
 
 KEY_POLICY = Action.PUT_KEY_POLICY.value
@@ -58,10 +59,7 @@ def planned_changes(decision: Decision) -> dict[str, Any]:
     if decision.policy_change is not None:
         return {"statements": policy_diff(decision.policy_change)}
     assert decision.grant is not None
-    plan = decision.grant
-    return {
-        "grant": {"name": plan.name, "grantee": plan.grantee, "operations": list(plan.operations)}
-    }
+    return {"grant": plan_record(decision.grant)}
 
 
 @dataclass
@@ -69,28 +67,44 @@ class Remedies:
     aws: AwsPort
     state: StatePort
     config: RemediatorConfig
+    # Changes that an interrupted invocation left pending and this one completed: the
+    # pipeline notifies them as their own reports.
+    recovered: list[Recovered] = field(default_factory=list)
 
     def apply(self, event_id: str, facts: Facts, decision: Decision) -> Result:
         with self.state.lock(facts.key.arn):
+            self.recovered += recover(self.aws, self.state, facts.key.arn)
+            if self.state.serializes_writes:
+                # Read-modify-write under the lock: another invocation may have changed the
+                # policy, made the grant, or spent the hourly cap while this one waited.
+                facts = self._refresh(facts)
+                decision = decide(facts, self.config)
             if decision.action is Action.PUT_KEY_POLICY:
                 return self._key_policy(event_id, facts, decision)
-            assert decision.grant is not None
-            return self._grant(event_id, facts, decision.grant, decision.reason)
+            if decision.action is Action.CREATE_GRANT:
+                assert decision.grant is not None
+                return self._grant(event_id, facts, decision.grant, decision.reason)
+            return no_change(decision)
+
+    def recover_pending(self, key_arn: str) -> None:
+        """Settle changes left pending on the key by an invocation that stopped mid-way."""
+        if self.state.serializes_writes and self.state.pending_changes(key_arn):
+            with self.state.lock(key_arn):
+                self.recovered += recover(self.aws, self.state, key_arn)
+
+    def _refresh(self, facts: Facts) -> Facts:
+        key_arn = facts.key.arn
+        fresh = replace(facts, changes_in_last_hour=self.state.changes_in_last_hour(key_arn))
+        if facts.policy is not None:
+            fresh = replace(fresh, policy=parse_policy(self.aws.get_key_policy(key_arn)))
+        if facts.grants is not None and not facts.grants_denied:
+            fresh = replace(fresh, grants=read_grants(self.aws, key_arn))
+        return fresh
 
     # --- key policy ------------------------------------------------------------------------
 
     def _key_policy(self, event_id: str, facts: Facts, decision: Decision) -> Result:
         key = facts.key
-        if self.state.serializes_writes:
-            # Read-modify-write under the lock: another invocation may have changed the policy
-            # while this one waited. (Without a lock a re-read would close no race.)
-            facts = replace(facts, policy=parse_policy(self.aws.get_key_policy(key.arn)))
-            decision = decide(facts, self.config)
-            if decision.action is Action.CREATE_GRANT:
-                assert decision.grant is not None
-                return self._grant(event_id, facts, decision.grant, decision.reason)
-            if decision.action is not Action.PUT_KEY_POLICY:
-                return no_change(decision)
         assert facts.policy is not None and decision.policy_change is not None
         change = decision.policy_change
         text = render(change.after)
@@ -102,35 +116,22 @@ class Remedies:
             return replace(
                 result, outcome=Outcome.REFUSED, reason=problem, suggested_fix=suggested_fix(facts)
             )
-        try:
-            self.aws.put_key_policy(key.arn, text)
-        except Rejected as err:
-            return replace(
-                result,
-                outcome=Outcome.REFUSED,
-                reason=f"KMS rejected the new policy: {err}",
-                suggested_fix=suggested_fix(facts),
-            )
-        except AwsError as err:
-            return replace(result, outcome=Outcome.FAILED, reason=f"PutKeyPolicy failed: {err}")
+        planned = PlannedChange(
+            key.arn, event_id, facts.principal.arn, KEY_POLICY, facts.policy, change.after
+        )
+        change_id, failed = self._write(
+            planned, result, facts, lambda: self.aws.put_key_policy(key.arn, text)
+        )
+        if failed:
+            return failed
         changes = {"statements": added}
         after = parse_policy(self.aws.get_key_policy(key.arn))
         problem = verify_key_policy(facts, after)
-        if problem:
-            return replace(
-                result,
-                outcome=Outcome.FAILED,
-                changes=changes,
-                reason=f"verification failed after PutKeyPolicy: {problem}",
-            )
-        change_id = self.state.record_change(
-            key_arn=key.arn,
-            event_id=event_id,
-            principal_arn=facts.principal.arn,
-            remedy=KEY_POLICY,
-            before=facts.policy,
-            after=after,
-        )
+        note = f"verification failed: {problem}" if problem else ""
+        audited = self._finish(key.arn, change_id, after, note)
+        if problem or audited:
+            why = f"verification failed after PutKeyPolicy: {problem}" if problem else audited
+            return replace(result, outcome=Outcome.FAILED, changes=changes, reason=why)
         undo = policy_undo(key, facts.principal.arn, facts.policy, change_id)
         return replace(result, changes=changes, undo=undo, change_id=change_id or None)
 
@@ -138,23 +139,20 @@ class Remedies:
 
     def _grant(self, event_id: str, facts: Facts, plan: GrantPlan, reason: str) -> Result:
         result = Result(Outcome.REMEDIATED, reason, remedy=GRANT)
-        if self.state.serializes_writes and not facts.grants_denied:
-            # Another invocation may have made the grant while this one waited for the lock.
-            # (decide() has checked the grants read before; without a lock, that is all.)
-            grants = read_grants(self.aws, plan.key_arn)
-            if grants is not None and has_equivalent_grant(grants, plan):
-                return Result(Outcome.ALREADY_ALLOWED, "an equivalent grant already exists")
-        try:
-            grant_id = self.aws.create_grant(plan.key_arn, plan.grantee, plan.operations, plan.name)
-        except AccessDenied as err:
-            return replace(
-                result,
-                outcome=Outcome.REFUSED,
-                reason=f"KMS denied CreateGrant from this account: {err}",
-                suggested_fix=suggested_fix(facts),
+        planned = PlannedChange(
+            plan.key_arn, event_id, facts.principal.arn, GRANT, None, plan_record(plan)
+        )
+        grant_ids: list[str] = []
+
+        def write() -> None:
+            grant_ids.append(
+                self.aws.create_grant(plan.key_arn, plan.grantee, plan.operations, plan.name)
             )
-        except AwsError as err:
-            return replace(result, outcome=Outcome.FAILED, reason=f"CreateGrant failed: {err}")
+
+        change_id, failed = self._write(planned, result, facts, write)
+        if failed:
+            return failed
+        [grant_id] = grant_ids
         changes = {
             "grant_id": grant_id,
             "grant_name": plan.name,
@@ -163,16 +161,9 @@ class Remedies:
         }
         result = replace(result, changes=changes, undo=grant_undo(plan.key_arn, grant_id))
         verified, problem = self.verify_grant(facts, plan, grant_id)
-        if problem:
-            return replace(result, outcome=Outcome.FAILED, reason=problem)
-        change_id = self.state.record_change(
-            key_arn=plan.key_arn,
-            event_id=event_id,
-            principal_arn=facts.principal.arn,
-            remedy=GRANT,
-            before=None,
-            after={"grant_id": grant_id},
-        )
+        audited = self._finish(plan.key_arn, change_id, {"grant_id": grant_id}, problem)
+        if problem or audited:
+            return replace(result, outcome=Outcome.FAILED, reason=problem or audited)
         extra = (
             {}
             if verified
@@ -191,6 +182,79 @@ class Remedies:
             g.grant_id == grant_id and set(plan.operations) <= set(g.operations) for g in after
         )
         return True, "" if listed else "verification failed: the new grant is not listed"
+
+    # --- fenced write and its audit --------------------------------------------------------
+
+    def _write(
+        self,
+        planned: PlannedChange,
+        result: Result,
+        facts: Facts,
+        write: Callable[[], None],
+    ) -> tuple[str, Result | None]:
+        """Record the intent, fence, then write: (the change id, None) when written; else the
+        result, with the intent settled."""
+        what = _WRITES[planned.remedy]
+        try:
+            change_id = self.state.begin_change(planned)
+        except AwsError as err:
+            why = f"{what} not attempted: the change could not be recorded first ({err})"
+            return "", replace(result, outcome=Outcome.FAILED, reason=why)
+        return change_id, self._fenced(planned, change_id, result, facts, write)
+
+    def _fenced(
+        self,
+        planned: PlannedChange,
+        change_id: str,
+        result: Result,
+        facts: Facts,
+        write: Callable[[], None],
+    ) -> Result | None:
+        key_arn, what = planned.key_arn, _WRITES[planned.remedy]
+        try:
+            self.state.fence(key_arn)
+        except LockLost as err:
+            self.state.abandon_change(key_arn, change_id)
+            return replace(result, outcome=Outcome.FAILED, reason=f"{what} not attempted: {err}")
+        try:
+            write()
+        except (Rejected, AccessDenied) as err:
+            self.state.abandon_change(key_arn, change_id)
+            verb = "rejected" if isinstance(err, Rejected) else "denied"
+            return replace(
+                result,
+                outcome=Outcome.REFUSED,
+                reason=_REFUSALS[planned.remedy].format(verb=verb, err=err),
+                suggested_fix=suggested_fix(facts),
+            )
+        except AwsError as err:
+            # Whether KMS applied it is unknown: look now, and leave it to the next
+            # invocation on this key if even that cannot tell.
+            settled = settle(self.aws, self.state, planned, change_id)
+            return replace(result, outcome=Outcome.FAILED, reason=f"{what} failed: {err}{settled}")
+        return None
+
+    def _finish(self, key_arn: str, change_id: str, after: Any, note: str) -> str:
+        """Audit a change that was made; the problem when the record cannot be written."""
+        try:
+            self.state.finish_change(key_arn, change_id, after, note)
+        except AwsError as err:
+            return (
+                f"the change was made, but its audit record could not be written ({err}); "
+                "it stays recorded as pending and the next invocation on this key completes it"
+            )
+        return ""
+
+
+_WRITES = {KEY_POLICY: "PutKeyPolicy", GRANT: "CreateGrant"}
+_REFUSALS = {
+    KEY_POLICY: "KMS {verb} the new policy: {err}",
+    GRANT: "KMS {verb} CreateGrant from this account: {err}",
+}
+
+
+def plan_record(plan: GrantPlan) -> dict[str, Any]:
+    return {"name": plan.name, "grantee": plan.grantee, "operations": list(plan.operations)}
 
 
 def vet(aws: AwsPort, policy_text: str, added: list[dict[str, Any]]) -> str | None:
@@ -220,8 +284,10 @@ def verify_key_policy(facts: Facts, after: dict[str, Any]) -> str | None:
     verdict = evaluate(after, facts.principal, LAUNCH_ACTIONS, facts.key.region)
     if verdict.access is not Access.ALLOWED:
         return verdict.detail
-    if non_tool_statements(after) != non_tool_statements(facts.policy):
-        return "other statements changed"
+    if not same_untouched_parts(facts.policy, after):
+        # Compared exactly (exact_json.same): a changed number, a boolean become a string, a
+        # dropped or added name all count, though Python's == would hold some of them equal.
+        return "statements the tool did not write (or the policy's Version or Id) changed"
     return None
 
 

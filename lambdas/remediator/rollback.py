@@ -11,12 +11,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from remediator import exact_json
+from remediator.model import PlannedChange
 from remediator.outcomes import SERVICE_NAME
-from remediator.policy import parse_policy, render
-from remediator.ports import AwsPort, StatePort
+from remediator.policy import PolicyError, parse_policy, render
+from remediator.ports import AwsPort, LockLost, StatePort
+from remediator.recovery import ROLLBACK, recover
 from remediator.remedies import GRANT, KEY_POLICY
 
 ROLLED_BACK, REFUSED, FAILED, NOT_FOUND = "rolled_back", "refused", "failed", "not_found"
+ALREADY = "already_rolled_back"
 
 
 Notify = Callable[[str, str, str], None]  # (subject, message, outcome)
@@ -32,53 +36,112 @@ def rollback(
     notify: Notify | None = None,
 ) -> dict[str, Any]:
     """Undo the change ``change_id`` (default: the latest); the result's ``outcome`` says how
-    it went."""
-    changes = [c for c in state.history(key_arn) if c.get("remedy") in (KEY_POLICY, GRANT)]
-    chosen = [c for c in changes if c["change_id"] == change_id] if change_id else changes[-1:]
-    if not chosen:
-        return {
-            "outcome": NOT_FOUND,
-            "reason": f"no recorded change {change_id or ''} for {key_arn}",
-        }
-    change = chosen[0]
-    result: dict[str, Any] = {
-        "key_arn": key_arn,
-        "change_id": change["change_id"],
-        "remedy": change["remedy"],
-    }
+    it went. The rollback is itself recorded (write-ahead, fenced) and shows in the history."""
     with state.lock(key_arn):
+        # A change a stopped process made but did not record would otherwise be undone (or
+        # silently dropped by a forced restore) without anyone knowing it existed.
+        recover(aws, state, key_arn)
+        history = state.history(key_arn)
+        changes = [c for c in history if c.get("remedy") in (KEY_POLICY, GRANT)]
+        undone = {
+            (c.get("planned") or {}).get("rolls_back")
+            for c in history
+            if c.get("remedy") == ROLLBACK
+        }
+        chosen = [c for c in changes if c["change_id"] == change_id] if change_id else changes[-1:]
+        if not chosen:
+            return {
+                "outcome": NOT_FOUND,
+                "reason": f"no recorded change {change_id or ''} for {key_arn}",
+            }
+        change = chosen[0]
+        result: dict[str, Any] = {
+            "key_arn": key_arn,
+            "change_id": change["change_id"],
+            "remedy": change["remedy"],
+        }
+        if change["change_id"] in undone:
+            return result | {"outcome": ALREADY, "reason": "this change was already rolled back"}
         if change["remedy"] == GRANT:
-            result |= _revoke(aws, key_arn, change)
+            result |= _revoke(aws, state, key_arn, change)
         else:
-            later = [c["change_id"] for c in changes if c["at"] > change["at"]]
-            result |= _restore(aws, key_arn, change, later, force=force)
+            later = [
+                c["change_id"]
+                for c in changes
+                if c["at"] > change["at"] and c["change_id"] not in undone
+            ]
+            result |= _restore(aws, state, key_arn, change, later, force=force)
     if notify is not None:
         subject = f"[{SERVICE_NAME}] rollback {result['outcome']}: {key_arn[-36:]}"
         notify(subject, json.dumps(result, default=str), result["outcome"])
     return result
 
 
-def _revoke(aws: AwsPort, key_arn: str, change: dict[str, Any]) -> dict[str, Any]:
+def _revoke(aws: AwsPort, state: StatePort, key_arn: str, change: dict[str, Any]) -> dict[str, Any]:
     grant_id = change["after"]["grant_id"]
+    planned = {"rolls_back": change["change_id"], "revoke": grant_id}
+    change_id = _begin(state, key_arn, change, None, planned)
     aws.revoke_grant(key_arn, grant_id)
     ok = grant_id not in {g.grant_id for g in aws.list_grants(key_arn)}
-    return {"revoked_grant_id": grant_id, **_verdict(ok)}
+    state.finish_change(key_arn, change_id, {"revoked": grant_id})
+    return {"revoked_grant_id": grant_id, "rollback_id": change_id or None, **_verdict(ok)}
 
 
 def _restore(
-    aws: AwsPort, key_arn: str, change: dict[str, Any], later: list[str], *, force: bool
+    aws: AwsPort,
+    state: StatePort,
+    key_arn: str,
+    change: dict[str, Any],
+    later: list[str],
+    *,
+    force: bool,
 ) -> dict[str, Any]:
-    current = parse_policy(aws.get_key_policy(key_arn))
-    if (current != change["after"] or later) and not force:
+    try:
+        # The recorded policies pass the same strict rules as a policy read from KMS: a record
+        # holding a value no key policy may hold (such as a non-finite number) is refused,
+        # and what is written is exactly what was recorded.
+        before, text = _recorded_policy(change["before"])
+        recorded_after, _ = _recorded_policy(change["after"])
+        current = parse_policy(aws.get_key_policy(key_arn))
+    except PolicyError as err:
+        return {"outcome": REFUSED, "reason": f"the policy cannot be restored safely: {err}"}
+    if (not exact_json.same(current, recorded_after) or later) and not force:
         reason = "the key policy changed since this change was made"
         if later:
             reason += f" (later changes: {later})"
         return {"outcome": REFUSED, "reason": reason + "; use --force to restore anyway"}
-    text = render(change["before"])
-    assert text is not None  # it was a valid key policy before
+    planned = {"rolls_back": change["change_id"], "policy": before}
+    change_id = _begin(state, key_arn, change, current, planned)
     aws.put_key_policy(key_arn, text)
-    ok = parse_policy(aws.get_key_policy(key_arn)) == change["before"]
-    return {"restored_policy": change["before"], **_verdict(ok)}
+    after = parse_policy(aws.get_key_policy(key_arn))
+    state.finish_change(key_arn, change_id, after)
+    ok = exact_json.same(after, before)
+    return {"restored_policy": before, "rollback_id": change_id or None, **_verdict(ok)}
+
+
+def _begin(
+    state: StatePort, key_arn: str, change: dict[str, Any], before: Any, planned: dict[str, Any]
+) -> str:
+    """Record the rollback's intent, then prove the lock is still held, before writing."""
+    event_id = f"rollback-of-{change['change_id']}"
+    record = PlannedChange(key_arn, event_id, change["principal_arn"], ROLLBACK, before, planned)
+    change_id = state.begin_change(record)
+    try:
+        state.fence(key_arn)
+    except LockLost:
+        state.abandon_change(key_arn, change_id)
+        raise
+    return change_id
+
+
+def _recorded_policy(recorded: Any) -> tuple[dict[str, Any], str]:
+    """(the recorded policy, the text that writes it back), rendered and read back strictly."""
+    if not isinstance(recorded, dict):
+        raise PolicyError("the recorded policy is not a JSON object")
+    text = render(recorded)
+    if text is None:
+        raise PolicyError("the recorded policy does not fit in a key policy (32 KB)")
+    return parse_policy(text), text
 
 
 def _verdict(ok: bool) -> dict[str, str]:

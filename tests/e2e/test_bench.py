@@ -41,3 +41,10 @@ def test_bench_quick_run_writes_figures(tmp_path: Path) -> None:
     assert figures["asset_zip_bytes"] > 0
     assert figures["peak_RSS"]["peak_rss_kb"] >= figures["peak_RSS"]["rss_after_import_kb"] > 0
     assert "Cold start" in run.stdout
+    safety = figures["safety_under_faults"]
+    assert safety["lost_updates"] == 0
+    assert safety["lost_updates_with_the_old_60s_lease"] > 0  # the measure sees a lost update
+    assert safety["kills"]["unaudited"] == safety["kills"]["left_pending"] == 0
+    assert safety["kills"]["steps"] > 10
+    assert safety["cap_race"]["over_cap"] == 0
+    assert figures["cold_start"]["traced_ratio"] > 0

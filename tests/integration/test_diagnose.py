@@ -327,3 +327,32 @@ def test_read_only_adapter_refuses_every_write(world: World) -> None:
     with pytest.raises(ReadOnlyViolation, match="sns:publish"):
         reader.publish("arn:aws:sns:eu-west-1:111122223333:t", "s", "m", "refused")
     assert snapshot(world, key) == before
+
+
+@pytest.mark.parametrize("target", ["instance", "group"])
+def test_diagnose_reads_nothing_twice(world: World, aws: Recorder, target: str) -> None:
+    # Given an Auto Scaling instance whose launch failed on a key its group's SLR may not use
+    key = world.key()
+    world.autoscaling_slr()
+    world.autoscaling_group(world.launch_template(key))
+    instance = world.failed_instance(key, group=SAMPLE_GROUP)
+    config = parse_config(allow([SLR_ARN], [key]))
+    args = {"instance_id": instance} if target == "instance" else {"group": SAMPLE_GROUP}
+
+    # When it is diagnosed
+    diagnose(aws.adapter(), config, region=REGION, **args)
+
+    # Then every AWS operation was made once: no fact is read again to explain it
+    repeated = sorted({call for call in aws.calls if aws.calls.count(call) > 1})
+    assert repeated == []
+    reads = {"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants", "iam:GetRole"}
+    reads |= {"sts:GetCallerIdentity", "autoscaling:DescribeAutoScalingGroups"}
+    reads |= {"ec2:DescribeImages", "ec2:DescribeSnapshots"}
+    if target == "instance":
+        reads |= {"ec2:DescribeInstances", "ec2:DescribeVolumes"}
+    else:
+        reads |= {"autoscaling:DescribeScalingActivities", "ec2:DescribeLaunchTemplateVersions"}
+        # no volume to read: the AMI's unencrypted snapshot would use the default EBS key if
+        # encryption by default were on
+        reads |= {"ec2:GetEbsEncryptionByDefault"}
+    assert set(aws.calls) == reads

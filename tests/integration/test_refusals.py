@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from remediator.model import PlannedChange
+from remediator.ports import NoState
 from tests.integration.conftest import Run, allow
 from tests.support.allowlists import every_key_of, every_principal_of
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, SAMPLE_KEY_ARN, World, load_event
@@ -20,21 +21,14 @@ ANY_PRINCIPALS = every_principal_of(ACCOUNT)
 ANY_KEYS = every_key_of(ACCOUNT, OTHER_ACCOUNT)
 
 
-class BusyState:
+class BusyState(NoState):
     """A state store reporting that the key already changed many times this hour."""
 
     def changes_in_last_hour(self, key_arn: str) -> int:
         return 10
 
-    @contextlib.contextmanager
-    def lock(self, key_arn: str) -> Iterator[None]:
-        yield
-
-    def record_change(self, **change: Any) -> str:
+    def begin_change(self, change: PlannedChange) -> str:
         raise AssertionError("a refusal must record no change")
-
-    def history(self, key_arn: str) -> list[dict[str, Any]]:
-        return []
 
 
 def with_session_issuer(arn: str) -> Callable[[dict[str, Any]], None]:

@@ -144,6 +144,39 @@ def test_rollback_of_grant_revokes_it(world: World, state: DynamoState) -> None:
     assert world.grants(key) == []
 
 
+def test_cross_account_grant_is_audited_when_list_grants_is_denied(
+    world: World, state: DynamoState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a key in another account whose policy lets this account create grants but not
+    # list them (ListGrants denied), and this account's Auto Scaling SLR launching with it
+    from remediator.ports import AccessDenied
+
+    listed: list[str] = []
+
+    def deny(self: AwsAdapter, key_arn: str) -> list[Any]:
+        listed.append(key_arn)
+        raise AccessDenied("kms:ListGrants", "AccessDeniedException", "not authorized")
+
+    monkeypatch.setattr(AwsAdapter, "list_grants", deny)
+    key = world.key(OTHER_ACCOUNT)
+    world.autoscaling_slr()
+    event = load_event("case3_cross_account_asg_create_grant.json", {SAMPLE_OTHER_KEY_ARN: key})
+    config = allow(every_principal_of(ACCOUNT), every_key_of(ACCOUNT, OTHER_ACCOUNT))
+
+    # When the failure arrives
+    [report] = engine(state, config).handle(event)
+
+    # Then the grant is made and audited, so rollback and the hourly cap know it
+    assert report.outcome == "remediated"
+    assert report.change_id is not None
+    [change] = state.history(key)
+    assert (change["change_id"], change["remedy"]) == (report.change_id, "grant")
+    assert change["after"] == {"grant_id": report.changes["grant_id"]}
+    assert state.changes_in_last_hour(key) == 1
+    # And ListGrants, once denied, is not asked again
+    assert listed == [key]
+
+
 @pytest.fixture
 def lambda_env(
     world: World, state: DynamoState, inbox: tuple[str, str], monkeypatch: pytest.MonkeyPatch
@@ -199,7 +232,8 @@ def test_concurrent_invocations_on_one_key_lose_no_principal(moto_server: str, r
     create_table(dynamodb, f"{TABLE}-{round_}")
     key = world.key()
     events = [user_event(world, key, f"user{i:02d}") for i in range(20)]
-    config = allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key])
+    # (the hourly cap, counted under the lock, would otherwise stop the 11th change)
+    config = allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key], max_changes_per_key_per_hour=20)
     errors: list[BaseException] = []
     start = threading.Barrier(len(events))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from remediator.arns import (
+    LAUNCHER_SLR_SERVICES,
     Arn,
     PrincipalError,
     PrincipalKind,
@@ -13,9 +14,11 @@ from remediator.arns import (
     is_key_reference,
     key_arn_parts,
     key_id_of,
+    launches_for_its_service,
     parse_arn,
     principal_from_arn,
 )
+from remediator.denied_calls import AWS_LAUNCH_CALLERS
 
 ACCOUNT = "111122223333"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -404,3 +407,71 @@ def test_arns_key_id_of(value: str, expected: str | None) -> None:
 
 def test_arns_key_id_of_rejects_trailing_newline() -> None:
     assert key_id_of(KEY_ID + "\n") is None
+
+
+# --- service-linked roles: only at their service's path ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "kind", "service"),
+    [
+        (
+            "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_web",
+            PrincipalKind.SERVICE_LINKED_ROLE,
+            "autoscaling.amazonaws.com",
+        ),
+        (
+            "role/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk",
+            PrincipalKind.SERVICE_LINKED_ROLE,
+            "elasticbeanstalk.amazonaws.com",
+        ),
+        ("role/aws-service-role/AdminRole", PrincipalKind.ROLE, None),
+        ("role/aws-service-role/autoscaling.amazonaws.com/ops/AdminRole", PrincipalKind.ROLE, None),
+        ("role/aws-service-role/autoscaling/AdminRole", PrincipalKind.ROLE, None),
+        ("role/aws-service-role/Autoscaling.amazonaws.com/AdminRole", PrincipalKind.ROLE, None),
+        ("role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", PrincipalKind.ROLE, None),
+        ("role/aws-service-role/autoscaling.amazonaws.com/" + "x" * 65, PrincipalKind.ROLE, None),
+    ],
+    ids=[
+        "autoscaling-slr",
+        "other-service-slr",
+        "no-service-segment",
+        "path-below-service",
+        "service-not-a-principal",
+        "service-not-lowercase",
+        "service-path-without-aws-service-role",
+        "name-longer-than-iam-allows",
+    ],
+)
+def test_arns_principal_from_arn_slr_only_at_its_service_path(
+    resource: str, kind: PrincipalKind, service: str | None
+) -> None:
+    # Given a role ARN under (or beside) aws-service-role/
+    # When it is classified
+    principal = principal_from_arn(f"arn:aws:iam::{ACCOUNT}:{resource}")
+    # Then it is a service-linked role only at role/aws-service-role/<service principal>/<name>
+    assert principal.kind is kind
+    assert principal.service == service
+
+
+@pytest.mark.parametrize(
+    ("resource", "launches"),
+    [
+        ("role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", True),
+        ("role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot", True),
+        ("role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet", True),
+        ("role/aws-service-role/ec2fleet.amazonaws.com/AWSServiceRoleForEC2Fleet", True),
+        ("role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", False),
+        ("role/aws-service-role/autoscaling.amazonaws.com/ops/AdminRole", False),
+        ("role/AWSServiceRoleForAutoScaling", False),
+        ("user/autoscaling.amazonaws.com", False),
+    ],
+)
+def test_arns_launches_for_its_service(resource: str, launches: bool) -> None:
+    principal = principal_from_arn(f"arn:aws:iam::{ACCOUNT}:{resource}")
+    assert launches_for_its_service(principal) is launches
+
+
+def test_arns_launcher_slr_services_are_launch_callers() -> None:
+    # The services whose roles launch are the services whose denied calls count as launches
+    assert set(LAUNCHER_SLR_SERVICES) <= set(AWS_LAUNCH_CALLERS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from remediator.policy import (
     parse_policy,
     remove_principal,
     render,
+    same_untouched_parts,
     statements,
     tool_statements,
 )
@@ -931,3 +933,179 @@ def test_policy_evaluate_root_statement_delegates_in_other_partitions() -> None:
         evaluate({"Statement": [root]}, CN_USER, LAUNCH_ACTIONS, "cn-north-1").access
         is Access.UNKNOWN
     )
+
+
+# --- which service-linked roles get the unconditioned statement ----------------------------
+
+LAUNCHER_SLRS = [
+    "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_web",
+    "spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+    "spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet",
+    "ec2fleet.amazonaws.com/AWSServiceRoleForEC2Fleet",
+]
+OTHER_ROLES = [
+    "aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk",
+    "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+    "aws-service-role/AdminRole",
+    "aws-service-role/autoscaling.amazonaws.com/nested/AdminRole",
+    "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+]
+
+
+@pytest.mark.parametrize("path", LAUNCHER_SLRS)
+def test_policy_tool_statements_unconditioned_for_launching_services_slr(path: str) -> None:
+    # Given the service-linked role of a service that launches instances, in the key's account
+    arn = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/{path}"
+    # When the tool's statements are made, Then it gets the seeds' unconditioned use statement
+    assert tool_statements(principal_from_arn(arn), ACCOUNT, REGION) == [
+        use_stmt(arn),
+        attach_stmt(arn),
+    ]
+
+
+@pytest.mark.parametrize("path", OTHER_ROLES)
+def test_policy_tool_statements_via_ec2_for_other_roles_under_service_paths(path: str) -> None:
+    # Given another service's service-linked role, or a role at a path that is no
+    # service-linked role's (a name beside or below a service path)
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{path}"
+    # When the tool's statements are made, Then the use actions are allowed only through EC2
+    assert tool_statements(principal_from_arn(arn), ACCOUNT, REGION) == [
+        use_via_ec2_stmt(arn),
+        attach_stmt(arn),
+    ]
+
+
+# --- strict parsing: what the tool refuses to read, and so never writes --------------------
+
+DENY_ALL = {
+    "Sid": "DenyAll",
+    "Effect": "Deny",
+    "Principal": {"AWS": "*"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"Version": "2012-10-17", "Statement": ['
+            + json.dumps(DENY_ALL)
+            + '], "Statement": ['
+            + json.dumps(ROOT_STATEMENT)
+            + "]}",
+            "key policy repeats the name 'Statement'",
+        ),
+        (
+            '{"Statement": [{"Sid": "NoAlice", "Effect": "Deny", "Principal": {"AWS": "'
+            + USER_ARN
+            + '"}, "Action": "kms:*", "Resource": "*", "Effect": "Allow"}]}',
+            "key policy repeats the name 'Effect'",
+        ),
+        (
+            '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", '
+            '"Resource": "*", "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": '
+            "1e400}}}]}",
+            "key policy has the number 1E[+]400, which is infinite as a double",
+        ),
+        ('{"Statement": [], "Id": NaN}', "key policy has NaN"),
+        ('{"Statement": [], "Id": -Infinity}', "key policy has -Infinity"),
+    ],
+    ids=["duplicate-statement-hides-deny", "duplicate-effect", "1e400", "nan", "minus-infinity"],
+)
+def test_policy_parse_policy_refuses_text_kms_may_read_otherwise(text: str, message: str) -> None:
+    # Given policy text that Python's json would read one way (the last duplicate wins, 1e400
+    # is infinity) and KMS possibly another
+    # When it is parsed, Then it is refused with the reason
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(text)
+
+
+def test_policy_render_writes_numbers_as_they_were_read() -> None:
+    # Given a policy whose conditions hold numbers a double would reformat or round
+    text = (
+        '{"Version": "2012-10-17", "Statement": [{"Sid": "Mfa", "Effect": "Allow", '
+        '"Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"}, "Action": "kms:*", '
+        '"Resource": "*", "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": 1.10, '
+        '"aws:EpochTime": 0.1000000000000000000001}}}]}'
+    )
+    # When the tool adds its statements and renders the result
+    rendered = render(add_principal(parse_policy(text), USER, ACCOUNT, REGION).after)
+    # Then the numbers are written digit for digit
+    assert rendered is not None
+    assert '"aws:MultiFactorAuthAge": 1.10,' in rendered
+    assert '"aws:EpochTime": 0.1000000000000000000001' in rendered
+
+
+@pytest.mark.parametrize(
+    "value", [float("inf"), float("nan"), Decimal("Infinity"), Decimal("1e400")]
+)
+def test_policy_render_never_writes_a_non_finite_number(value: Any) -> None:
+    # Given a policy holding a number that would be written as Infinity or NaN (as a policy
+    # read by Python's json from "1e400" does)
+    policy = {"Statement": [{**ROOT_STATEMENT, "Condition": {"NumericLessThan": {"k": value}}}]}
+    # When it is rendered, Then it is refused: no text that is not JSON is ever made
+    with pytest.raises(PolicyError, match="key policy has the number"):
+        render(policy)
+
+
+# --- the untouched check after a write -----------------------------------------------------
+
+MFA_STATEMENT = {
+    "Sid": "Mfa",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+    "Action": "kms:*",
+    "Resource": "*",
+    "Condition": {
+        "NumericLessThan": {"aws:MultiFactorAuthAge": Decimal("1.10")},
+        "Bool": {"aws:SecureTransport": True},
+    },
+}
+
+
+def _changed_mfa(**condition: Any) -> dict[str, Any]:
+    stmt = copy.deepcopy(MFA_STATEMENT)
+    for operator, clause in condition.items():
+        stmt["Condition"][operator] = clause
+    return stmt
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "same"),
+    [
+        ([MFA_STATEMENT], [MFA_STATEMENT, attach_stmt(USER_ARN)], True),
+        (
+            [MFA_STATEMENT],
+            [_changed_mfa(NumericLessThan={"aws:MultiFactorAuthAge": Decimal("1.1")})],
+            True,
+        ),
+        (
+            [MFA_STATEMENT],
+            [_changed_mfa(NumericLessThan={"aws:MultiFactorAuthAge": Decimal("1.2")})],
+            False,
+        ),
+        ([MFA_STATEMENT], [_changed_mfa(Bool={"aws:SecureTransport": 1})], False),
+        ([MFA_STATEMENT, ROOT_STATEMENT], [ROOT_STATEMENT, MFA_STATEMENT], False),
+    ],
+    ids=[
+        "tool-statement-added",
+        "same-number-other-digits",
+        "changed-number",
+        "true-became-1",
+        "statements-reordered",
+    ],
+)
+def test_policy_same_untouched_parts_compares_exactly(
+    before: list[dict[str, Any]], after: list[dict[str, Any]], same: bool
+) -> None:
+    # Given the policy before the write and the one read back after it
+    # When the parts the tool does not write are compared
+    # Then only a change of JSON value counts (True == 1 in Python, not in JSON)
+    assert same_untouched_parts({"Statement": before}, {"Statement": after}) is same
+
+
+def test_policy_same_untouched_parts_sees_version_and_id() -> None:
+    assert not same_untouched_parts(DEFAULT_POLICY, {**DEFAULT_POLICY, "Id": "other"})
+    assert not same_untouched_parts(DEFAULT_POLICY, {"Statement": [ROOT_STATEMENT]})

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from remediator import recheck
-from remediator.adapters.dynamo import IDEMPOTENCY_KEY
+from remediator.adapters.idempotency import IDEMPOTENCY_KEY
 
 EVENT = {"id": "evt-1", "source": "aws.ec2", "detail": {"instance-id": "i-0123456789abcdef0"}}
 

@@ -61,7 +61,9 @@ class AwsAdapter(LaunchReads):
         if self.read_only_clients:
             return self
         clients = {name: ReadOnlyClient(name, client) for name, client in self.clients.items()}
-        return AwsAdapter(self.session, clients, self.region, read_only_clients=True)
+        return AwsAdapter(
+            self.session, clients, self.region, read_only_clients=True, _account=self._account
+        )
 
     @property
     def region_name(self) -> str:
@@ -71,7 +73,8 @@ class AwsAdapter(LaunchReads):
     # --- STS -------------------------------------------------------------------------------
 
     def account_id(self) -> str:
-        """The account these credentials act in (asked once, then kept)."""
+        """The account these credentials act in, asked once per adapter (one per Lambda
+        container). GetCallerIdentity needs no IAM permission (STS API reference)."""
         if self._account is None:
             sts = self.client("sts")
             self._account = str(call("sts:GetCallerIdentity", sts.get_caller_identity)["Account"])
@@ -193,19 +196,22 @@ class AwsAdapter(LaunchReads):
     # --- IAM -------------------------------------------------------------------------------
 
     def principal_exists(self, principal_arn: str) -> bool:
-        """Whether a role or user of this account exists (IAM names are case-insensitive)."""
+        """Whether a role or user of this account has exactly this ARN. GetRole/GetUser find a
+        name regardless of case ("names are not distinguished by case", IAM API reference,
+        CreateRole/CreateUser) and ignore the path, so only the ARN IAM returns, with its real
+        path and case, proves that the principal exists as named (and as allowlisted)."""
         resource = principal_arn.split(":", 5)[5]
         kind, _, rest = resource.partition("/")
         name = rest.rsplit("/", 1)[-1]
         iam = self.client("iam")
         try:
             if kind == "role":
-                call("iam:GetRole", iam.get_role, RoleName=name)
+                found = call("iam:GetRole", iam.get_role, RoleName=name)["Role"]
             else:
-                call("iam:GetUser", iam.get_user, UserName=name)
+                found = call("iam:GetUser", iam.get_user, UserName=name)["User"]
         except NotFound:
             return False
-        return True
+        return bool(found.get("Arn") == principal_arn)
 
     # --- SQS -------------------------------------------------------------------------------
 

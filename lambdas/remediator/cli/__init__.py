@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from remediator.cli import common, diagnose, replay, state
 from remediator.cli.common import EXIT_AWS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from remediator.config import ConfigError
-from remediator.ports import AwsError
+from remediator.ports import AwsError, LockLost, LockTimeout
 
 __all__ = ["EXIT_AWS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -50,4 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except AwsError as err:
         common.error(f"an AWS call failed: {err}")
+        return EXIT_AWS
+    except (LockTimeout, LockLost) as err:
+        common.error(f"{err}; try again once the other invocation has finished")
         return EXIT_AWS
