@@ -1,54 +1,35 @@
 """cdk-nag (AwsSolutions) suppressions that remain after fixing what could be fixed.
 
 Each suppression is attached by resource path, limited with ``appliesTo`` to the exact finding,
-and says why the finding stands. A path that no longer exists fails ``cdk synth``.
+and says why the finding stands. A path that no longer exists fails ``cdk synth``. The pieces
+shared by the stacks (the remediator function and its role, the engine's policy wherever it is
+attached) are written once here; each stack adds its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from aws_cdk import Stack
 from cdk_nag import NagPackSuppression, NagSuppressions
 
 from remediator import permissions
 
 if TYPE_CHECKING:
+    from infra.remediator import Remediator
     from infra.stack import KmsLaunchRemediatorStack
 
 
-def _path(node_path: str) -> str:
+def path_of(node_path: str) -> str:
     return "/" + node_path
 
 
-def suppress_justified_findings(stack: KmsLaunchRemediatorStack) -> None:
-    remediator = stack.remediator
-    allowed_keys = stack.settings.allowed_key_patterns
-
-    NagSuppressions.add_resource_suppressions_by_path(
-        stack,
-        _path(remediator.role.node.path) + "/DefaultPolicy/Resource",
-        [
-            NagPackSuppression(
-                id="AwsSolutions-IAM5",
-                applies_to=["Resource::*"],
-                reason=(
-                    "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added by active "
-                    "tracing) use '*': X-Ray does not support resource-level permissions for them."
-                ),
-            ),
-            NagPackSuppression(
-                id="AwsSolutions-IAM5",
-                applies_to=["Action::kms:GenerateDataKey*"],
-                reason=(
-                    "Added by topic.grant_publish for the topic's SSE key only (resource is that "
-                    "key's ARN): publishing to an encrypted topic needs GenerateDataKey*/Decrypt."
-                ),
-            ),
-        ],
-    )
-
+def engine_policy_suppressions(allowed_keys: Iterable[str]) -> list[NagPackSuppression]:
+    """The findings of ``infra.remediator.engine_statements``, wherever that policy is attached
+    (the remediator's role, an organization member's role)."""
     wildcard_keys = [f"Resource::{pattern}" for pattern in allowed_keys if "*" in pattern]
-    engine_suppressions = [
+    suppressions = [
         NagPackSuppression(
             id="AwsSolutions-IAM5",
             applies_to=["Resource::*"],
@@ -88,7 +69,7 @@ def suppress_justified_findings(stack: KmsLaunchRemediatorStack) -> None:
         ),
     ]
     if wildcard_keys:
-        engine_suppressions.append(
+        suppressions.append(
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
                 applies_to=wildcard_keys,
@@ -99,13 +80,43 @@ def suppress_justified_findings(stack: KmsLaunchRemediatorStack) -> None:
                 ),
             )
         )
-    NagSuppressions.add_resource_suppressions_by_path(
-        stack, _path(remediator.node.path) + "/EnginePolicy/Resource", engine_suppressions
-    )
+    return suppressions
 
+
+def suppress_remediator_findings(
+    stack: Stack, remediator: Remediator, allowed_keys: Iterable[str]
+) -> None:
+    """The remediator function, its role's default policy and its engine policy."""
     NagSuppressions.add_resource_suppressions_by_path(
         stack,
-        _path(remediator.function.node.path) + "/Resource",
+        path_of(remediator.role.node.path) + "/DefaultPolicy/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                applies_to=["Resource::*"],
+                reason=(
+                    "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added by active "
+                    "tracing) use '*': X-Ray does not support resource-level permissions for them."
+                ),
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                applies_to=["Action::kms:GenerateDataKey*"],
+                reason=(
+                    "Added by topic.grant_publish for the topic's SSE key only (resource is that "
+                    "key's ARN): publishing to an encrypted topic needs GenerateDataKey*/Decrypt."
+                ),
+            ),
+        ],
+    )
+    NagSuppressions.add_resource_suppressions_by_path(
+        stack,
+        path_of(remediator.node.path) + "/EnginePolicy/Resource",
+        engine_policy_suppressions(allowed_keys),
+    )
+    NagSuppressions.add_resource_suppressions_by_path(
+        stack,
+        path_of(remediator.function.node.path) + "/Resource",
         [
             NagPackSuppression(
                 id="AwsSolutions-L1",
@@ -117,9 +128,14 @@ def suppress_justified_findings(stack: KmsLaunchRemediatorStack) -> None:
             )
         ],
     )
+
+
+def suppress_justified_findings(stack: KmsLaunchRemediatorStack) -> None:
+    remediator = stack.remediator
+    suppress_remediator_findings(stack, remediator, stack.settings.allowed_key_patterns)
     NagSuppressions.add_resource_suppressions_by_path(
         stack,
-        _path(remediator.dlq.node.path) + "/Resource",
+        path_of(remediator.dlq.node.path) + "/Resource",
         [
             NagPackSuppression(
                 id="AwsSolutions-SQS3",

@@ -83,6 +83,22 @@ RECHECK_SEND_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
 # reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
 NO_PERMISSION_NEEDED: tuple[str, ...] = ("sts:GetCallerIdentity",)
 
+# Organization mode: the hub's role assumes the member role (by name) in the account an event
+# concerns (remediator.adapters.accounts). Granted on that role name in any account, and only
+# where the role belongs to the organization.
+ROLE_ASSUMPTION_ACTIONS: tuple[str, ...] = ("sts:AssumeRole",)
+
+
+def role_assumption_conditions(organization_id: str) -> dict[str, Any]:
+    """The condition on ``sts:AssumeRole``: the role assumed belongs to an account of the
+    organization. ``aws:ResourceOrgID`` is the organization of the account that owns the
+    resource of the request, here the role (IAM global condition keys,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+    #condition-keys-resourceorgid); a role outside any organization has no value, so the
+    condition fails and the call is denied."""
+    return {"StringEquals": {"aws:ResourceOrgID": organization_id}}
+
+
 # The state table's item calls: the lock, intents, audit, counters and incidents
 # (remediator.state), and powertools' DynamoDBPersistenceLayer for idempotency records
 # (get_item, put_item, update_item, delete_item). No Scan, no Batch*, no DescribeTable.
