@@ -44,6 +44,20 @@ def engine_policy_suppressions(allowed_keys: Iterable[str]) -> list[NagPackSuppr
         NagPackSuppression(
             id="AwsSolutions-IAM5",
             applies_to=[
+                "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/*",
+                "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>::parameter/"
+                + permissions.PUBLIC_PARAMETER_PATH,
+            ],
+            reason=(
+                "ssm:GetParameter on this account's parameters and AWS's public ones "
+                "(/aws/service/...) only: launch templates may name their AMI as "
+                "resolve:ssm:PARAMETER, and which parameter is not known until the event "
+                "arrives."
+            ),
+        ),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            applies_to=[
                 "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
                 "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*",
                 "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:group/*",

@@ -217,6 +217,19 @@ def engine_statements(
                 ),
             ],
         ),
+        iam.PolicyStatement(
+            sid="ReadAmiParameters",
+            actions=list(permissions.PARAMETER_READ_ACTIONS),
+            resources=[
+                stack.format_arn(service="ssm", resource="parameter", resource_name="*"),
+                stack.format_arn(
+                    service="ssm",
+                    account="",
+                    resource="parameter",
+                    resource_name=permissions.PUBLIC_PARAMETER_PATH,
+                ),
+            ],
+        ),
         # The engine never sets BypassPolicyLockoutSafetyCheck; make IAM refuse it too.
         iam.PolicyStatement(
             sid="DenyPolicyLockoutBypass",

@@ -17,6 +17,7 @@ from infra.engine import (
 )
 from infra.monitoring import Monitoring
 from infra.nag import suppress_justified_findings
+from infra.recheck import RecheckQueue
 from infra.trail import ManagementEventsTrail
 
 
@@ -38,6 +39,7 @@ class KmsLaunchRemediatorStack(Stack):
         self.detection = Detection(
             self, "Detection", target=FunctionTarget(function), dlq=self.remediator.dlq
         )
+        self.recheck = RecheckQueue(self, "Recheck", function=function, dlq=self.remediator.dlq)
         self.monitoring = Monitoring(
             self,
             "Monitoring",

@@ -340,14 +340,16 @@ class Settings:
     config: RemediatorConfig
     notify_topic_arn: str | None = None
     state_table_name: str | None = None
+    recheck_queue_url: str | None = None
 
     ENV_CONFIG = "REMEDIATOR_CONFIG"
     ENV_TOPIC = "NOTIFY_TOPIC_ARN"
     ENV_STATE_TABLE = "STATE_TABLE_NAME"
+    ENV_RECHECK_QUEUE = "RECHECK_QUEUE_URL"
 
     @classmethod
     def env_names(cls) -> tuple[str, ...]:
-        return (cls.ENV_CONFIG, cls.ENV_TOPIC, cls.ENV_STATE_TABLE)
+        return (cls.ENV_CONFIG, cls.ENV_TOPIC, cls.ENV_STATE_TABLE, cls.ENV_RECHECK_QUEUE)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -355,4 +357,5 @@ class Settings:
             config=load_config(environ.get(cls.ENV_CONFIG)),
             notify_topic_arn=environ.get(cls.ENV_TOPIC) or None,
             state_table_name=environ.get(cls.ENV_STATE_TABLE) or None,
+            recheck_queue_url=environ.get(cls.ENV_RECHECK_QUEUE) or None,
         )

@@ -18,6 +18,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from remediator import recheck
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.dynamo import DynamoState, state_for
 from remediator.config import Settings
@@ -67,16 +68,18 @@ def remediator() -> Remediator:
         topic_arn=settings.notify_topic_arn,
         state=state_for(settings.state_table_name),
         on_notification_failure=_count_notification_failure,
+        recheck_queue_url=settings.recheck_queue_url,
     )
 
 
 @functools.cache
 def pipeline() -> Callable[..., dict[str, Any]]:
     """One event in, its summary out; with a state table, a repeated failure event returns
-    the first result without acting or notifying again."""
+    the first result without acting or notifying again. A batch from the re-check queue is
+    each of its messages in turn, each with an idempotency key of its own."""
     engine = remediator()
 
-    def process(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+    def process(event: Any, context: LambdaContext | None = None) -> dict[str, Any]:
         try:
             reports = engine.handle(event)
         except RemediationFailed as failure:
@@ -85,9 +88,7 @@ def pipeline() -> Callable[..., dict[str, Any]]:
         _count(reports)
         return summary(reports)
 
-    if not isinstance(engine.state, DynamoState):
-        return process
-    once = engine.state.idempotent(process)
+    once = engine.state.idempotent(process) if isinstance(engine.state, DynamoState) else process
 
     def checked(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
         try:
@@ -100,7 +101,13 @@ def pipeline() -> Callable[..., dict[str, Any]]:
             return summary(refused)
         return result
 
-    return checked
+    def dispatch(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        bodies = recheck.sqs_bodies(event)
+        if bodies is None:
+            return checked(event, context)
+        return {"rechecks": [checked(body, context) for body in bodies]}
+
+    return dispatch
 
 
 def _count_notification_failure(report: Report, error: Exception) -> None:

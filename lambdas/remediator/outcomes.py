@@ -14,6 +14,9 @@ class Outcome(StrEnum):
     IGNORED = "ignored"
     DRY_RUN = "dry_run"
     FAILED = "failed"
+    # The launching call is not in CloudTrail yet: identification looks again later, and the
+    # event ends in one of the outcomes above (reported once more, then).
+    PENDING = "pending"
 
     @property
     def metric_name(self) -> str:

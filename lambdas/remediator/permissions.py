@@ -42,13 +42,19 @@ def grant_write_conditions(grantee_patterns: Iterable[str]) -> dict[str, Any]:
 KEY_READ_ACTIONS: tuple[str, ...] = ("kms:GetKeyPolicy", "kms:ListGrants")
 KEY_DESCRIBE_ACTIONS: tuple[str, ...] = ("kms:DescribeKey",)
 
-# Reads that IAM does not scope to a resource ARN (they support only "*").
+# Reads that IAM does not scope to a resource ARN (they support only "*"; EC2's Describe* and
+# its account-level EBS encryption settings, Auto Scaling's Describe*, LookupEvents).
 UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeInstances",
     "ec2:DescribeVolumes",
     "ec2:DescribeImages",
     "ec2:DescribeSnapshots",
     "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeFleets",
+    "ec2:DescribeSpotFleetRequests",
+    "ec2:DescribeSpotInstanceRequests",
+    "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetEbsDefaultKmsKeyId",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLaunchConfigurations",
     "cloudtrail:LookupEvents",
@@ -80,6 +86,17 @@ GROUP_READ_ACTIONS: tuple[str, ...] = (
 # The documents of attached managed policies and boundaries: this account's and AWS's (a
 # service-linked role's policy is AWS-managed).
 MANAGED_POLICY_READ_ACTIONS: tuple[str, ...] = ("iam:GetPolicy", "iam:GetPolicyVersion")
+
+# Reads of the SSM parameters that name AMIs (resolve:ssm:...). Scoped to this account's
+# parameters and AWS's public ones, whose ARNs have no account
+# (arn:aws:ssm:REGION::parameter/aws/service/...); a parameter shared from another account
+# is refused with the reason.
+PARAMETER_READ_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
+PUBLIC_PARAMETER_PATH = "aws/service/*"
+
+# The delayed re-check of a launch CloudTrail has not recorded yet: the function sends to its
+# own re-check queue (the queue's event source mapping reads it; CDK grants that on the queue).
+RECHECK_SEND_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
 
 # Calls that need no IAM permission, so the stack grants nothing for them. GetCallerIdentity
 # tells the remediator which account it acts in ("No permissions are required to perform this

@@ -89,6 +89,7 @@ class Report:
             Outcome.DRY_RUN: f"Would fix KMS key {key} for {who}",
             Outcome.FAILED: f"FAILED to fix KMS key {key} for {who}",
             Outcome.IGNORED: "Ignored event",
+            Outcome.PENDING: f"Pending: looking again for who launched {self.instance_id}",
         }
         return f"[{SERVICE_NAME}] {verbs[self.outcome]}"[:MAX_SUBJECT]
 
@@ -103,6 +104,7 @@ def summary(reports: list[Report]) -> dict[str, Any]:
 
 _SEVERITY = {
     Outcome.IGNORED: 0,
+    Outcome.PENDING: 0,
     Outcome.ALREADY_ALLOWED: 1,
     Outcome.DRY_RUN: 2,
     Outcome.REMEDIATED: 3,

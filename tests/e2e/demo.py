@@ -14,8 +14,10 @@ whether AWS would now authorize every KMS call of the case's launch; a case ends
 if it agrees with the outcome: allowed after ``remediated`` or ``already_allowed``, denied after
 anything else.
 
-Besides cases 1-6, the EC2 state-change and the Auto Scaling launch-failure paths, it sends
-controls: an AWS-managed key (must be refused), a capacity failure (ignored), and three events
+Besides cases 1-6, the EC2 state-change and the Auto Scaling launch-failure paths, it sends a
+Karpenter-style launch (the controller role's GenerateDataKeyWithoutPlaintext denied for a volume
+of an instant EC2 Fleet's instance) and a group whose volumes use the account's default EBS key
+(encrypted without a key id), and controls: an AWS-managed key (must be refused), a capacity failure (ignored), and three events
 no rule may deliver. Each case has its own principal where the fixture allows it (case 3's role
 and case 4's user are renamed by plain replacement), so that breaking a case breaks only that
 case; the EC2 and Auto Scaling paths use the group's default service-linked role (moto reports
@@ -57,7 +59,7 @@ from remediator.config import parse_config
 from remediator.outcomes import Outcome
 from remediator.patterns import RULES
 from remediator.pipeline import RemediationFailed, Remediator
-from tests.support import moto_cross_account
+from tests.support import moto_cross_account, moto_ebs_default_key
 from tests.support import world as w
 from tests.support.kms_authorization import key_owner_policy, remediator_role, verdicts
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, REGION, World, load_event
@@ -284,6 +286,22 @@ def build_rows() -> list[Row]:
             "asg",
         ),
         Row(
+            "karpenter",
+            "Karpenter controller role (CreateFleet), denied data key",
+            "karpenter_controller_role_generate_data_key_without_plaintext.json",
+            remediated,
+            grant,
+            "run",
+        ),
+        Row(
+            "default-key",
+            "Auto Scaling volume on the account's default EBS key",
+            "asg_launch_unsuccessful_client_internal_error.json",
+            remediated,
+            asg,
+            "asg",
+        ),
+        Row(
             "aws-managed",
             "control: AWS-managed key (never fixable)",
             "case5_user_start_instances_create_grant.json",
@@ -391,6 +409,36 @@ def provision(world: World, rows: list[Row], clock: Clock) -> None:
 
     row.edit = no_instance
     done(row, key, slr, f"group {w.SAMPLE_GROUP} whose launch template uses the key")
+
+    row, key = by_case["karpenter"], world.key()
+    world.role("KarpenterControllerRole-prod")
+    template = world.launch_template(key, "karpenter-lt")
+    fleet = world.fleet(template, "instant")
+    instance_id = world.launched_instance(
+        template_id=template, tags={"aws:ec2:fleet-id": fleet}, stopped=True
+    )
+    volume = world.volume_of(instance_id)
+    row.replacements = {w.SAMPLE_KEY_ARN: key, w.SAMPLE_VOLUME_ID: volume}
+    done(row, key, w.KARPENTER_ROLE_ARN, f"instant fleet {fleet}, {instance_id}, {volume}")
+
+    row, key = by_case["default-key"], world.key()
+    world.ebs_default_key(key)
+    nokey = world.template_from("default-key-lt", world.template_data(None))
+    world.group(
+        "default-key-asg", LaunchTemplate={"LaunchTemplateId": nokey, "Version": "$Default"}
+    )
+
+    def default_key_group(event: dict[str, Any]) -> None:
+        event["detail"]["AutoScalingGroupName"] = "default-key-asg"
+        event["detail"]["EC2InstanceId"] = ""
+
+    row.edit = default_key_group
+    done(
+        row,
+        key,
+        slr,
+        "the account's default EBS key; group default-key-asg encrypts without a key id",
+    )
 
     row, key = by_case["aws-managed"], world.key()
     world.set_key(key, manager="AWS")
@@ -612,6 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(rows: list[Row], broken: str | None, clock: Clock) -> int:
     moto_cross_account.install()
+    moto_ebs_default_key.install()
     world = DemoWorld()
     try:
         provision(world, rows, clock)

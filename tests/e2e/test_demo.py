@@ -78,12 +78,18 @@ def test_demo_ends_every_case_as_expected() -> None:
     assert "disagrees" not in result.stdout
 
     # And the operators received one notification per delivered, non-ignored case
-    assert "Notifications received on the operators' topic (9):" in result.stdout
-    assert result.stdout.count("\n  remediated ") == 7
+    assert "Notifications received on the operators' topic (11):" in result.stdout
+    assert result.stdout.count("\n  remediated ") == 9
     assert "Not fixed: KMS key" in result.stdout  # the AWS-managed control and case 4
+    # And the Karpenter-style and default-EBS-key launches are fixed for their principals
+    assert "now allows KarpenterControllerRole-prod" in result.stdout
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line[:1].isalpha()}
+    assert "KarpenterControllerRole-prod" in rows["karpenter"]
+    assert "+KmsLaunchRemediatorUseViaEc2" in rows["karpenter"]
+    assert "AWSServiceRoleForAutoScaling " in rows["default-key"]
 
     # And every change is shown: a policy diff per key-policy change, a grant per grant
-    assert result.stdout.count("--- key policy (before)") == 6
+    assert result.stdout.count("--- key policy (before)") == 8
     assert '+      "Sid": "KmsLaunchRemediatorUseViaEc2"' in result.stdout
     assert result.stdout.count("key policy  unchanged") == 1
     assert re.search(r"Elapsed: \d+\.\ds", result.stdout)

@@ -69,6 +69,14 @@ def test_nag_suppressions_are_exactly_the_reviewed_ones() -> None:
                 engine_policy,
                 "AwsSolutions-IAM5",
                 (
+                    "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/*",
+                    "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>::parameter/aws/service/*",
+                ),
+            ),
+            (
+                engine_policy,
+                "AwsSolutions-IAM5",
+                (
                     "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
                     "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*",
                     "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:group/*",

@@ -355,4 +355,7 @@ def test_diagnose_reads_nothing_twice(world: World, aws: Recorder, target: str) 
         reads |= {"ec2:DescribeInstances", "ec2:DescribeVolumes"}
     else:
         reads |= {"autoscaling:DescribeScalingActivities", "ec2:DescribeLaunchTemplateVersions"}
+        # no volume to read: the AMI's unencrypted snapshot would use the default EBS key if
+        # encryption by default were on
+        reads |= {"ec2:GetEbsEncryptionByDefault"}
     assert set(aws.calls) == reads

@@ -316,8 +316,13 @@ def test_config_settings_from_env_rejects_bad_config() -> None:
         Settings.from_env({"REMEDIATOR_CONFIG": '{"mode": "yolo"}'})
 
 
-def test_config_settings_env_names_are_the_three_variables() -> None:
-    assert Settings.env_names() == ("REMEDIATOR_CONFIG", "NOTIFY_TOPIC_ARN", "STATE_TABLE_NAME")
+def test_config_settings_env_names_are_the_four_variables() -> None:
+    assert Settings.env_names() == (
+        "REMEDIATOR_CONFIG",
+        "NOTIFY_TOPIC_ARN",
+        "STATE_TABLE_NAME",
+        "RECHECK_QUEUE_URL",
+    )
 
 
 @pytest.mark.parametrize(

@@ -163,6 +163,7 @@ def test_member_role_has_nothing_the_hub_keeps_for_itself(allowlisted: HubSynthe
         *permissions.PRINCIPAL_READ_ACTIONS,
         *permissions.GROUP_READ_ACTIONS,
         *permissions.MANAGED_POLICY_READ_ACTIONS,
+        *permissions.PARAMETER_READ_ACTIONS,  # resolve:ssm: AMIs are the member's parameters
     }
     # Then they are exactly those: no state table, no topic, no role assumption, no wildcard
     assert granted == declared
