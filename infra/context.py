@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from aws_cdk import aws_logs as logs
 
@@ -38,7 +39,25 @@ DEFAULTS: dict[str, Any] = {
     "log_retention_days": 90,
     "powertools_layer_version": 38,
     "reserved_concurrency": 5,
+    # Organization mode (deployment=hub); the single-account stack takes none of these.
+    "deployment": "single",
+    "organization_id": "",
+    "member_ous": [],
+    "member_regions": [],
+    "member_role": "KmsLaunchRemediatorMember",
+    "member_accounts": {},
+    "member_trail": "organization",
+    "stacksets_call_as": "DELEGATED_ADMIN",
 }
+ORGANIZATION_KEYS = (
+    "organization_id",
+    "member_ous",
+    "member_regions",
+    "member_role",
+    "member_accounts",
+    "member_trail",
+    "stacksets_call_as",
+)
 
 # Context keys that belong to the CDK, not to this app: feature flags ("@aws-cdk/...:flag"),
 # the CLI's own settings ("aws:cdk:..."), context-lookup caches ("availability-zones:account=
@@ -56,6 +75,8 @@ _CONFIG_FIELD_TO_KEY = {
     "remedy": "remedy",
     "max_changes_per_key_per_hour": "max_changes_per_key_per_hour",
     "incident_window_minutes": "incident_window_minutes",
+    "member_role": "member_role",
+    "accounts": "member_accounts",
 }
 
 # The retention periods CloudWatch Logs accepts (days; "Possible values" of retentionInDays,
@@ -92,8 +113,56 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _IAM_UNSUPPORTED_GLOB = re.compile(r"[\[\]]")
 
 
+# AWS Organizations ids: an organization (o-), and the organization root (r-) or an
+# organizational unit (ou-) a service-managed StackSet may target (OrganizationalUnitId,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSetAutoDeploymentTargetSummary.html;
+# Organization Id, https://docs.aws.amazon.com/organizations/latest/APIReference/API_Organization.html).
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}\Z")
+_OU_OR_ROOT_ID = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})\Z")
+# A region code such as eu-west-1 or us-gov-west-1.
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]\Z")
+# Lambda's SQS event source accepts a maximum concurrency of 2 to 1000
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
+MIN_HUB_CONCURRENCY = 2
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
 class ContextError(ValueError):
     """A CDK context value is wrong; the message names the context key."""
+
+
+class Deployment(StrEnum):
+    SINGLE = "single"  # one account and region: the stack in infra/stack.py
+    HUB = "hub"  # an organization: the hub stack and its member StackSets (infra/org/)
+
+
+class MemberTrail(StrEnum):
+    """How CloudTrail events reach the member accounts' default buses."""
+
+    ORGANIZATION = "organization"  # the hub creates the organization's trail
+    PER_ACCOUNT = "per-account"  # the member StackSet creates a multi-region trail per account
+    NONE = "none"  # an organization or account trail already logs management events
+
+
+class StackSetsCallAs(StrEnum):
+    """Who the hub's account is to StackSets (CloudFormation's CallAs)."""
+
+    SELF = "SELF"  # the organization's management account
+    DELEGATED_ADMIN = "DELEGATED_ADMIN"  # a delegated administrator for StackSets
+
+
+@dataclass(frozen=True)
+class OrganizationSettings:
+    """The hub's view of the organization, validated."""
+
+    organization_id: str
+    member_ous: tuple[str, ...]
+    member_regions: tuple[str, ...]
+    member_role: str
+    member_trail: MemberTrail
+    stacksets_call_as: StackSetsCallAs
 
 
 @dataclass(frozen=True)
@@ -107,10 +176,13 @@ class StackSettings:
     log_retention_days: int
     powertools_layer_version: int
     reserved_concurrency: int
+    deployment: Deployment = Deployment.SINGLE
+    organization: OrganizationSettings | None = None
 
     @property
     def allowed_key_patterns(self) -> tuple[str, ...]:
-        return self.remediator.allow.keys
+        """Every account's allowlisted keys: what the IAM policies name as resources."""
+        return self.remediator.widest_allowlist().keys
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -139,23 +211,17 @@ def load_settings(context: Mapping[str, Any]) -> StackSettings:
             value("incident_window_minutes"), "incident_window_minutes"
         ),
     }
+    deployment = _choice(value("deployment"), "deployment", Deployment)
+    if deployment is Deployment.HUB:
+        config_input["member_role"] = _string(value("member_role"), "member_role")
+        config_input["accounts"] = _object(value("member_accounts"), "member_accounts")
+    else:
+        _reject_organization_keys(context)
     try:
         remediator = parse_config(config_input)
     except ConfigError as err:
         raise ContextError(_name_context_keys(str(err))) from None
-
-    # Both allowlists are rendered into IAM: keys as resources, principals as the
-    # kms:GranteePrincipal condition of CreateGrant.
-    for key, patterns in (
-        ("allowed_keys", remediator.allow.keys),
-        ("allowed_principals", remediator.allow.principals),
-    ):
-        for pattern in patterns:
-            if _IAM_UNSUPPORTED_GLOB.search(pattern):
-                raise ContextError(
-                    f"invalid CDK context {key}: {pattern!r} uses '[...]', which IAM "
-                    "does not support in ARNs or StringLike conditions; use '*' or '?'"
-                )
+    _reject_iam_unsupported_globs(remediator)
 
     emails = _string_list(value("notification_emails"), "notification_emails")
     for email in emails:
@@ -194,7 +260,83 @@ def load_settings(context: Mapping[str, Any]) -> StackSettings:
         log_retention_days=log_retention_days,
         powertools_layer_version=layer_version,
         reserved_concurrency=reserved_concurrency,
+        deployment=deployment,
+        organization=(
+            _organization(value, remediator, reserved_concurrency)
+            if deployment is Deployment.HUB
+            else None
+        ),
     )
+
+
+def _reject_iam_unsupported_globs(remediator: RemediatorConfig) -> None:
+    """Every allowlist is rendered into IAM: keys as resources, principals as the
+    kms:GranteePrincipal condition of CreateGrant."""
+    allowlists = [("allowed_keys", "allowed_principals", remediator.allow)] + [
+        (f"member_accounts.{account}", f"member_accounts.{account}", override.allow)
+        for account, override in remediator.accounts.items()
+        if override.allow is not None
+    ]
+    for keys_key, principals_key, allowlist in allowlists:
+        for key, patterns in ((keys_key, allowlist.keys), (principals_key, allowlist.principals)):
+            for pattern in patterns:
+                if _IAM_UNSUPPORTED_GLOB.search(pattern):
+                    raise ContextError(
+                        f"invalid CDK context {key}: {pattern!r} uses '[...]', which IAM "
+                        "does not support in ARNs or StringLike conditions; use '*' or '?'"
+                    )
+
+
+def _reject_organization_keys(context: Mapping[str, Any]) -> None:
+    """A single-account deployment takes no organization key: one set by mistake (without
+    deployment=hub) would otherwise be ignored silently."""
+    for key in ORGANIZATION_KEYS:
+        found = context.get(key)
+        if found is not None and _decode(found) != DEFAULTS[key]:
+            raise ContextError(
+                f"invalid CDK context {key}: applies only to an organization hub; "
+                "add -c deployment=hub, or leave it out"
+            )
+
+
+def _organization(
+    value: Callable[[str], Any], remediator: RemediatorConfig, reserved_concurrency: int
+) -> OrganizationSettings:
+    organization_id = _string(value("organization_id"), "organization_id")
+    if not _ORGANIZATION_ID.match(organization_id):
+        raise ContextError(
+            f"invalid CDK context organization_id: {organization_id!r} is not an organization "
+            "id; expected o- and 10 to 32 lowercase letters or digits (aws organizations "
+            "describe-organization --query Organization.Id)"
+        )
+    ous = _nonempty_unique(value("member_ous"), "member_ous", _OU_OR_ROOT_ID, "an OU or root id")
+    regions = _nonempty_unique(value("member_regions"), "member_regions", _REGION, "a region")
+    if reserved_concurrency < MIN_HUB_CONCURRENCY:
+        raise ContextError(
+            "invalid CDK context reserved_concurrency: must be at least 2 for a hub (it is "
+            "also the maximum concurrency of the queue's event source, whose minimum is 2)"
+        )
+    assert remediator.member_role is not None  # set from context with deployment=hub
+    return OrganizationSettings(
+        organization_id=organization_id,
+        member_ous=ous,
+        member_regions=regions,
+        member_role=remediator.member_role,
+        member_trail=_choice(value("member_trail"), "member_trail", MemberTrail),
+        stacksets_call_as=_choice(value("stacksets_call_as"), "stacksets_call_as", StackSetsCallAs),
+    )
+
+
+def _nonempty_unique(raw: Any, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = _string_list(raw, key)
+    if not items:
+        raise ContextError(f"invalid CDK context {key}: a hub needs at least one")
+    for item in items:
+        if not pattern.match(item):
+            raise ContextError(f"invalid CDK context {key}: {item!r} is not {what}")
+    if len(set(items)) != len(items):
+        raise ContextError(f"invalid CDK context {key}: lists an entry twice")
+    return tuple(items)
 
 
 def _is_cdk_key(key: str) -> bool:
@@ -248,6 +390,26 @@ def _string_list(raw: Any, key: str) -> list[str]:
     raise ContextError(
         f"invalid CDK context {key}: expected a JSON list of strings "
         f"(e.g. -c {key}='[\"...\"]'), got {raw!r}"
+    )
+
+
+def _object(raw: Any, key: str) -> dict[str, Any]:
+    decoded = _decode(raw)
+    if isinstance(decoded, dict):
+        return decoded
+    raise ContextError(
+        f"invalid CDK context {key}: expected a JSON object (e.g. -c {key}='{{...}}'), got {raw!r}"
+    )
+
+
+def _choice(raw: Any, key: str, choices: type[_Choice]) -> _Choice:
+    if isinstance(raw, str):
+        for choice in choices:
+            if raw == choice.value:
+                return choice
+    raise ContextError(
+        f"invalid CDK context {key}: expected one of {', '.join(c.value for c in choices)}, "
+        f"got {raw!r}"
     )
 
 

@@ -21,7 +21,8 @@ from remediator.config import RemediatorConfig, Settings
 from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-HANDLER = "remediator.handler.handler"
+HANDLER = "remediator.handler.handler"  # invoked by EventBridge rules, asynchronously
+HUB_HANDLER = "remediator.hub.handler"  # reads the organization hub's queue
 ASSET_EXCLUDES = [
     "**/__pycache__",
     "**/*.pyc",
@@ -85,7 +86,13 @@ class SendOnlyQueueDestination:
 
 
 class Remediator(Construct):
-    """The function plus its dead-letter queue; ``function`` and ``dlq`` are for wiring."""
+    """The function plus its dead-letter queue; ``function`` and ``dlq`` are for wiring.
+
+    ``asynchronous``: the function is invoked asynchronously (by EventBridge rules), so Lambda's
+    own retries and on-failure destination apply and failed invocations land in ``dlq``. A
+    function that reads a queue is invoked synchronously by its event source mapping, and the
+    queue's redrive policy sends what keeps failing to ``dlq`` instead.
+    """
 
     def __init__(
         self,
@@ -96,6 +103,8 @@ class Remediator(Construct):
         log_retention: logs.RetentionDays,
         powertools_layer_version: int,
         reserved_concurrency: int,
+        handler: str = HANDLER,
+        asynchronous: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -129,7 +138,7 @@ class Remediator(Construct):
             description="Fixes EC2 launches that fail on a customer-managed KMS key",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=HANDLER,
+            handler=handler,
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
@@ -139,27 +148,29 @@ class Remediator(Construct):
             timeout=TIMEOUT,
             memory_size=MEMORY_MB,
             # Bounds a storm: events beyond it are throttled and retried by Lambda's async
-            # queue (up to ASYNC_MAX_EVENT_AGE), instead of piling up on one key's lock.
+            # queue (up to ASYNC_MAX_EVENT_AGE), instead of piling up on one key's lock. (A
+            # queue-reading function waits in its queue: its event source's maximum concurrency
+            # is set to this, so the poller never invokes it into a throttle.)
             reserved_concurrent_executions=reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
-            retry_attempts=ASYNC_RETRY_ATTEMPTS,
-            max_event_age=ASYNC_MAX_EVENT_AGE,
-            on_failure=SendOnlyQueueDestination(self.dlq),
+            retry_attempts=ASYNC_RETRY_ATTEMPTS if asynchronous else None,
+            max_event_age=ASYNC_MAX_EVENT_AGE if asynchronous else None,
+            on_failure=SendOnlyQueueDestination(self.dlq) if asynchronous else None,
             environment={
-                Settings.ENV_CONFIG: config.model_dump_json(),
+                Settings.ENV_CONFIG: config.to_json(),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
         )
+        # Every account's allowlist: IAM bounds what any of them may have changed.
+        allowlist = config.widest_allowlist()
         self.role.attach_inline_policy(
             iam.Policy(
                 self,
                 "EnginePolicy",
-                statements=engine_statements(
-                    Stack.of(self), config.allow.keys, config.allow.principals
-                ),
+                statements=engine_statements(Stack.of(self), allowlist.keys, allowlist.principals),
             )
         )
 
@@ -187,6 +198,36 @@ def engine_statements(
             resources=[
                 stack.format_arn(service="iam", region="", resource="role", resource_name="*"),
                 stack.format_arn(service="iam", region="", resource="user", resource_name="*"),
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="ReadGroupPolicies",
+            actions=list(permissions.GROUP_READ_ACTIONS),
+            resources=[
+                stack.format_arn(service="iam", region="", resource="group", resource_name="*")
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="ReadManagedPolicies",
+            actions=list(permissions.MANAGED_POLICY_READ_ACTIONS),
+            resources=[
+                stack.format_arn(service="iam", region="", resource="policy", resource_name="*"),
+                stack.format_arn(
+                    service="iam", region="", account="aws", resource="policy", resource_name="*"
+                ),
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="ReadAmiParameters",
+            actions=list(permissions.PARAMETER_READ_ACTIONS),
+            resources=[
+                stack.format_arn(service="ssm", resource="parameter", resource_name="*"),
+                stack.format_arn(
+                    service="ssm",
+                    account="",
+                    resource="parameter",
+                    resource_name=permissions.PUBLIC_PARAMETER_PATH,
+                ),
             ],
         ),
         # The engine never sets BypassPolicyLockoutSafetyCheck; make IAM refuse it too.

@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 NONCURRENT_VERSION_EXPIRATION = Duration.days(30)
+ORGANIZATION_TRAIL_NAME = "KmsLaunchRemediatorOrganizationTrail"
 
 
 def _log_bucket(
@@ -44,10 +45,25 @@ def _log_bucket(
 
 
 class ManagementEventsTrail(Construct):
-    """Single-region, write-only management events, into an encrypted, SSL-only bucket whose
-    own access is logged to a second bucket of the same shape."""
+    """Write-only management events, into an encrypted, SSL-only bucket whose own access is
+    logged to a second bucket of the same shape.
 
-    def __init__(self, scope: Construct, construct_id: str, *, retention_days: int) -> None:
+    Single-region by default (the single-account stack is deployed per region). ``multi_region``
+    logs every region (an organization member's trail, deployed once per account), with global
+    service events as CloudTrail requires of a multi-region trail. ``organization_id`` makes it
+    the organization's trail: created in the management or a delegated administrator account,
+    it logs every member account, and the bucket policy admits the organization's log prefix.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        retention_days: int,
+        multi_region: bool = False,
+        organization_id: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.access_log_bucket = _log_bucket(self, "AccessLogBucket", retention_days=retention_days)
         self.bucket = _log_bucket(
@@ -57,8 +73,12 @@ class ManagementEventsTrail(Construct):
             self,
             "Trail",
             bucket=self.bucket,
-            is_multi_region_trail=False,
-            include_global_service_events=False,
+            is_multi_region_trail=multi_region,
+            include_global_service_events=multi_region,
             management_events=cloudtrail.ReadWriteType.WRITE_ONLY,
             enable_file_validation=True,
+            is_organization_trail=True if organization_id else None,
+            org_id=organization_id,
+            # An organization trail's bucket policy names the trail's ARN, so it needs a name.
+            trail_name=ORGANIZATION_TRAIL_NAME if organization_id else None,
         )

@@ -26,12 +26,14 @@ for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 
 @pytest.fixture
 def moto_aws() -> Iterator[None]:
-    """moto in decorator mode, with its KMS taught cross-account grants (tests/support)."""
+    """moto in decorator mode, with its KMS taught cross-account grants and its EC2 the default
+    EBS key (tests/support)."""
     from moto import mock_aws
 
-    from tests.support import moto_cross_account
+    from tests.support import moto_cross_account, moto_ebs_default_key
 
     moto_cross_account.install()
+    moto_ebs_default_key.install()
     with mock_aws():
         yield
 
@@ -40,9 +42,10 @@ def moto_aws() -> Iterator[None]:
 def _moto_server_session() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    from tests.support import moto_cross_account
+    from tests.support import moto_cross_account, moto_ebs_default_key
 
     moto_cross_account.install()
+    moto_ebs_default_key.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -1,59 +1,226 @@
-"""Whether a key policy lets a principal make the KMS calls of an EC2 launch. Pure.
+"""One policy document against one KMS call of a launch: which of its statements allow the call,
+which deny it, and which may, because a condition cannot be decided. Pure.
 
-The evaluator is deliberately small and conservative. It answers for the EC2 launch request
-context only, and says ``UNKNOWN`` for anything it cannot decide (an unknown condition key, an
-allow that delegates to IAM). Unknown never counts as allowed, and an explicit Deny that may
-apply blocks any change: a human must look.
+A statement applies when its ``Effect`` is exactly ``Allow`` or ``Deny``, its ``Action`` (or
+``NotAction``) and ``Resource`` (or ``NotResource``) match with IAM's wildcards
+(``wildcards.py``), its ``Condition`` holds (``conditions.py``) and, in a key policy, its
+``Principal`` names the caller (or ``NotPrincipal`` does not exempt it). Combining documents into
+AWS's decision is ``authorization.py``'s job; ``evaluate`` below is the key policy's view alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from typing import Any
 
 from remediator.arns import Principal, PrincipalKind
+from remediator.conditions import RequestContext, Undecided, conditions_hold
+from remediator.launch_model import KmsCall, call_context
 from remediator.policy import action_matches, as_list, statements
+from remediator.wildcards import resource_like
 
-_GRANT_ACTIONS = frozenset({"kms:creategrant", "kms:listgrants", "kms:revokegrant"})
+NOT_PRINCIPAL = (
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html"
+)
 
 
 class Access(StrEnum):
-    ALLOWED = "allowed"  # an Allow names the principal (or "*") and its conditions hold
+    ALLOWED = "allowed"  # allowed, as far as the documents read can tell
     DENIED = "denied"  # an explicit Deny applies, or may apply
-    UNKNOWN = "unknown"  # only allows that delegate to IAM, or conditions this cannot decide
+    UNKNOWN = "unknown"  # it depends on something this tool cannot read or decide
     NOT_ALLOWED = "not_allowed"
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """The key policy's view of some actions (for ``diagnose``)."""
+
     access: Access
     detail: str = ""
     sid: str | None = None  # the statement that decided it, where one did
     delegated: bool = False  # UNKNOWN because the statement leaves the action to IAM policies
 
 
-def launch_context(principal: Principal, key_region: str) -> dict[str, str]:
-    """The request context EBS presents to KMS when it acts for ``principal`` during a launch."""
-    return {
-        "kms:viaservice": f"ec2.{key_region}.amazonaws.com",
-        "kms:grantisforawsresource": "true",
-        "kms:calleraccount": principal.account,
-        "aws:principalarn": principal.arn,
-        "aws:principalaccount": principal.account,
-    }
+# How an Allow in a key policy names the caller: the caller itself (or "*"), or its account.
+DIRECT = "direct"
+ACCOUNT = "account"
+
+
+@dataclass(frozen=True)
+class Match:
+    """A statement that applies to the call, or may (``undecided`` says why it may)."""
+
+    sid: str
+    how: str = DIRECT
+    undecided: Undecided | None = None
+
+    @property
+    def certain(self) -> bool:
+        return self.undecided is None
+
+
+@dataclass(frozen=True)
+class DocumentVerdict:
+    denies: tuple[Match, ...] = ()
+    allows: tuple[Match, ...] = ()
+
+    @property
+    def deny(self) -> Match | None:
+        """The Deny that decides: one that applies, else one that may."""
+        return next((m for m in self.denies if m.certain), None) or next(iter(self.denies), None)
+
+    def allow(self, how: str | None = None) -> Match | None:
+        """An Allow that applies for certain (naming the caller as ``how`` says, if given)."""
+        return next((m for m in self.allows if m.certain and how in (None, m.how)), None)
+
+    @property
+    def undecided_allow(self) -> Match | None:
+        return next((m for m in self.allows if not m.certain), None)
+
+
+def evaluate_document(
+    document: Mapping[str, Any],
+    call: KmsCall,
+    principal: Principal,
+    *,
+    key_arn: str | None,
+    resource_policy: bool,
+    has_boundary: bool = False,
+) -> DocumentVerdict:
+    """Every statement of ``document`` that applies, or may apply, to ``call`` by ``principal``.
+    ``key_arn`` None: the key is not known, so a ``Resource`` naming one cannot be decided."""
+    denies: list[Match] = []
+    allows: list[Match] = []
+    for index, stmt in enumerate(statements(document)):
+        effect = stmt.get("Effect")
+        if effect not in ("Allow", "Deny") or not action_matches(stmt, call.action):
+            continue
+        parts: list[bool | str | Undecided] = [_resource_matches(stmt, key_arn)]
+        if resource_policy:
+            parts.append(_principal_part(stmt, principal, effect, has_boundary))
+        parts.append(conditions_hold(stmt.get("Condition"), call.context))
+        if any(p is False for p in parts):
+            continue
+        undecided = next((p for p in parts if isinstance(p, Undecided)), None)
+        how = next((p for p in parts if p in (DIRECT, ACCOUNT)), DIRECT)
+        match = Match(str(stmt.get("Sid", f"#{index}")), str(how), undecided)
+        (denies if effect == "Deny" else allows).append(match)
+    return DocumentVerdict(tuple(denies), tuple(allows))
+
+
+def _resource_matches(stmt: Mapping[str, Any], key_arn: str | None) -> bool | Undecided:
+    negated = "NotResource" in stmt
+    patterns = [str(p) for p in as_list(stmt.get("NotResource" if negated else "Resource", "*"))]
+    if key_arn is None:
+        if all(p == "*" for p in patterns):
+            return not negated
+        return Undecided("Resource", "names a resource, and the key's ARN is not known here")
+    matched = any(resource_like(p, key_arn) for p in patterns)
+    return matched is not negated
+
+
+def _principal_part(
+    stmt: Mapping[str, Any], principal: Principal, effect: str, has_boundary: bool
+) -> bool | str | Undecided:
+    if "NotPrincipal" in stmt:
+        if effect == "Deny":
+            return not_principal_applies(stmt["NotPrincipal"], principal, has_boundary)
+        named = principal_named(stmt["NotPrincipal"], principal)
+        return DIRECT if named is False else False
+    return principal_named(stmt.get("Principal"), principal)
+
+
+def principal_named(value: object, principal: Principal) -> bool | str | Undecided:
+    """How a ``Principal`` element names the caller: DIRECT (itself, or everyone), ACCOUNT (its
+    account's root or id), False, or Undecided when it names only some sessions of the role."""
+    if value == "*":
+        return DIRECT
+    if not isinstance(value, Mapping):
+        return False
+    found: bool | str | Undecided = False
+    for entry in as_list(value.get("AWS")):
+        if entry in ("*", principal.arn):
+            return DIRECT
+        if entry in _account_names(principal):
+            found = DIRECT if principal.kind is PrincipalKind.ROOT else ACCOUNT
+        elif isinstance(entry, str) and entry.startswith(_session_prefix(principal)):
+            found = found or Undecided("Principal", f"names only the session {entry}")
+    return found
+
+
+def not_principal_applies(
+    value: object, principal: Principal, has_boundary: bool
+) -> bool | Undecided:
+    """Whether a Deny with ``NotPrincipal`` applies to the caller (NOT_PRINCIPAL):
+
+    - "you must also specify the account ARN of the not-denied principal. Otherwise, the policy
+      might deny access to the entire account": a user is exempt only when both the user and its
+      account are listed; with only the account listed the Deny applies to the user.
+    - An assumed-role user is validated as "the account first, then the role, and then the
+      assumed-role user": a role's launches run in sessions, so listing the role and its account
+      does not exempt them; only the sessions named are, and a launch's sessions are not known.
+    - "The NotPrincipal element with a Deny effect will always deny any IAM principal that has
+      a permissions boundary policy attached".
+    """
+    listed = (
+        {e for e in as_list(value.get("AWS")) if isinstance(e, str)}
+        if isinstance(value, Mapping)
+        else set()
+    )
+    if "*" in listed and principal.kind is not PrincipalKind.ROOT:
+        return False
+    account_listed = bool(listed & set(_account_names(principal)))
+    if principal.kind is PrincipalKind.ROOT:
+        return not account_listed
+    if has_boundary:
+        return True
+    if principal.kind is PrincipalKind.USER:
+        if principal.arn not in listed:
+            return True
+        if account_listed:
+            return False
+        return Undecided(
+            "NotPrincipal", "lists the user but not its account, which AWS may deny first"
+        )
+    sessions = [e for e in listed if e.startswith(_session_prefix(principal))]
+    if sessions and account_listed and principal.arn in listed:
+        return Undecided("NotPrincipal", "exempts only the role sessions it names")
+    return True
+
+
+def _account_names(principal: Principal) -> tuple[str, str]:
+    return f"arn:{principal.partition}:iam::{principal.account}:root", principal.account
+
+
+def _session_prefix(principal: Principal) -> str:
+    """The start of the ARN of every session of a role (never a match for a user)."""
+    if principal.kind not in (PrincipalKind.ROLE, PrincipalKind.SERVICE_LINKED_ROLE):
+        return "\0"
+    return f"arn:{principal.partition}:sts::{principal.account}:assumed-role/{principal.name}/"
+
+
+# --- the key policy's view, for diagnose ------------------------------------------------------
 
 
 def evaluate(
-    policy: Mapping[str, Any], principal: Principal, actions: Iterable[str], key_region: str
+    policy: Mapping[str, Any],
+    principal: Principal,
+    actions: Iterable[str],
+    key_region: str,
+    key_arn: str | None = None,
 ) -> Verdict:
-    """Does the key policy let ``principal`` perform every action of an EC2 launch?"""
-    context = launch_context(principal, key_region)
+    """What the key policy alone says of ``actions`` for ``principal`` in an EC2 launch: whether
+    it names the principal, leaves the action to IAM (its account's root), denies, or cannot be
+    decided. It ignores identity policies and grants, so ALLOWED here is not the launch's verdict
+    (``authorization.authorize`` is)."""
+    context_arn = key_arn or f"arn:{principal.partition}:kms:{key_region}:{principal.account}:key/-"
     worst = Verdict(Access.ALLOWED)
     for action in actions:
-        verdict = _evaluate_action(statements(policy), principal, action, context)
+        call = KmsCall(action, RequestContext(call_context(action, principal, context_arn)))
+        found = evaluate_document(policy, call, principal, key_arn=key_arn, resource_policy=True)
+        verdict = _key_policy_verdict(found, action)
         if verdict.access is Access.DENIED:
             return verdict
         if (
@@ -63,123 +230,24 @@ def evaluate(
     return worst
 
 
-def _evaluate_action(
-    items: list[dict[str, Any]], principal: Principal, action: str, context: dict[str, str]
-) -> Verdict:
-    action_context = dict(context)
-    if action.lower() not in _GRANT_ACTIONS:
-        action_context.pop("kms:grantisforawsresource")
-    allowed, unknown = False, None
-    for index, stmt in enumerate(items):
-        sid = stmt.get("Sid", f"#{index}")
-        if not action_matches(stmt, action):
-            continue
-        principal_match = _principal_matches(stmt, principal)
-        conditions = _conditions_hold(stmt.get("Condition"), action_context)
-        effect = stmt.get("Effect")
-        if effect == "Deny":
-            if principal_match is not False and conditions is not False:
-                certainty = "applies" if conditions and principal_match else "may apply"
-                detail = f"Deny statement {sid!r} {certainty} to {action}"
-                return Verdict(Access.DENIED, detail, sid=sid)
-        elif effect == "Allow" and principal_match and conditions is not False:
-            if principal_match == "direct" and conditions:
-                allowed = True
-            else:
-                unknown = unknown or _undecided(sid, action, principal_match == "account")
-    if allowed:
+def _key_policy_verdict(found: DocumentVerdict, action: str) -> Verdict:
+    deny = found.deny
+    if deny is not None:
+        detail = f"Deny statement {deny.sid!r} applies to {action}"
+        if not deny.certain:
+            detail = f"Deny statement {deny.sid!r} may apply to {action}: {deny.undecided}"
+        return Verdict(Access.DENIED, detail, deny.sid)
+    if found.allow(DIRECT):
         return Verdict(Access.ALLOWED)
-    if unknown:
-        return unknown
+    account = found.allow(ACCOUNT)
+    if account is not None:
+        detail = f"statement {account.sid!r} delegates {action} to IAM policies"
+        return Verdict(Access.UNKNOWN, detail, account.sid, delegated=True)
+    undecided = found.undecided_allow
+    if undecided is not None:
+        detail = (
+            f"statement {undecided.sid!r} has conditions this tool cannot evaluate: "
+            f"{undecided.undecided}"
+        )
+        return Verdict(Access.UNKNOWN, detail, undecided.sid)
     return Verdict(Access.NOT_ALLOWED, f"no statement allows {action}")
-
-
-def _undecided(sid: str, action: str, delegated: bool) -> Verdict:
-    detail = (
-        f"statement {sid!r} delegates {action} to IAM policies"
-        if delegated
-        else f"statement {sid!r} has conditions this tool cannot evaluate"
-    )
-    return Verdict(Access.UNKNOWN, detail, sid=sid, delegated=delegated)
-
-
-def _principal_matches(stmt: Mapping[str, Any], principal: Principal) -> str | bool | None:
-    """'direct' when named (or "*"), 'account' when its account root is named, else False."""
-    if "NotPrincipal" in stmt:
-        named = _principal_matches({"Principal": stmt["NotPrincipal"]}, principal)
-        return False if named else "direct"
-    value = stmt.get("Principal")
-    if value == "*":
-        return "direct"
-    if not isinstance(value, Mapping):
-        return False
-    result: str | bool = False
-    for entry in as_list(value.get("AWS")):
-        if entry in ("*", principal.arn):
-            return "direct"
-        if entry in (f"arn:{principal.partition}:iam::{principal.account}:root", principal.account):
-            result = "direct" if principal.kind is PrincipalKind.ROOT else "account"
-    return result
-
-
-_STRING_OPERATORS: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda actual, expected: actual == expected,
-    "StringNotEquals": lambda actual, expected: actual != expected,
-    "StringEqualsIgnoreCase": lambda actual, expected: actual.lower() == expected.lower(),
-    "StringLike": fnmatchcase,
-    "StringNotLike": lambda actual, expected: not fnmatchcase(actual, expected),
-    "ArnEquals": lambda actual, expected: actual == expected,
-    "ArnLike": fnmatchcase,
-    "ArnNotEquals": lambda actual, expected: actual != expected,
-    "ArnNotLike": lambda actual, expected: not fnmatchcase(actual, expected),
-    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
-}
-_NEGATED = {"StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike"}
-
-
-def _conditions_hold(condition: object, context: Mapping[str, str]) -> bool | None:
-    """True, False, or None when a condition cannot be decided from the launch context."""
-    if condition is None:
-        return True
-    if not isinstance(condition, Mapping):
-        return None
-    result: bool | None = True
-    for operator, clauses in condition.items():
-        if not isinstance(operator, str) or not isinstance(clauses, Mapping):
-            return None
-        for key, expected in clauses.items():
-            outcome = _clause(operator, str(key).lower(), as_list(expected), context)
-            if outcome is False:
-                return False
-            if outcome is None:
-                result = None
-    return result
-
-
-def _clause(
-    operator: str, key: str, expected: list[Any], context: Mapping[str, str]
-) -> bool | None:
-    base = operator.removeprefix("ForAnyValue:").removeprefix("ForAllValues:")
-    if_exists = base.endswith("IfExists")
-    base = base.removesuffix("IfExists")
-    if key not in context:
-        # A key absent from the launch context: only these are decidable.
-        if base == "Null":
-            return any(str(value).lower() == "true" for value in expected)
-        if key.startswith(("kms:", "aws:")) and key in _ABSENT_AT_LAUNCH:
-            return bool(if_exists or base in _NEGATED)
-        return None
-    actual = context[key]
-    if base == "Null":
-        return any(str(value).lower() == "false" for value in expected)
-    compare = _STRING_OPERATORS.get(base)
-    if compare is None or not all(isinstance(value, (str, bool)) for value in expected):
-        return None
-    values = [str(value).lower() if isinstance(value, bool) else value for value in expected]
-    if base in _NEGATED:
-        return all(compare(actual, value) for value in values)
-    return any(compare(actual, value) for value in values)
-
-
-# Condition keys that EBS's launch requests never carry, so the evaluator may decide them.
-_ABSENT_AT_LAUNCH = frozenset({"kms:grantisforawsresource"})

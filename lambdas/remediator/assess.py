@@ -1,28 +1,35 @@
 """Assess: re-read AWS for one target and return the ``Facts`` the decision is taken on.
 
 The event is a trigger, not the truth: the key is resolved and described, and its policy,
-its grants and the principal are read now. The Lambda's role may read the policy and grants
-of allowlisted keys only, so for any other pair nothing more is read: ``decide`` refuses it
-before it needs more. ``diagnose`` asks for a thorough assessment, which reads whatever the
-caller's credentials can read, and keeps why something could not be read.
+its grants, the principal and its identity policies (inline, attached, its groups', its
+permissions boundary) are read now: AWS decides on all of them (``authorization.py``). The
+Lambda's role may read the policy and grants of allowlisted keys only, so for any other pair
+nothing more is read: ``decide`` refuses it before it needs more. ``diagnose`` asks for a
+thorough assessment, which reads whatever the caller's credentials can read, and keeps why
+something could not be read.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
-from remediator.arns import PrincipalKind, key_arn_parts, key_id_of
+from remediator.arns import Principal, PrincipalKind, key_arn_parts, key_id_of
+from remediator.authorization import IdentitySide, IdentityState
 from remediator.config import RemediatorConfig
-from remediator.decision import Facts
+from remediator.decision import Facts, grant_plan
+from remediator.fixes import grant_prerequisite, key_fix, prerequisite_note
 from remediator.identify import Target
-from remediator.model import Grant, KeyInfo
+from remediator.launch_model import launch_kind
+from remediator.model import Grant, IdentityPolicies, KeyInfo, NamedPolicy
 from remediator.policy import PolicyError, parse_policy
 from remediator.ports import AccessDenied, AwsPort, StatePort
 
 logger = logging.getLogger(__name__)
 
 _CHECKABLE = (PrincipalKind.ROLE, PrincipalKind.USER, PrincipalKind.SERVICE_LINKED_ROLE)
+DESCRIBE_DENIED = "this account may not describe key"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Assessment:
     problem: str | None = None  # why the target cannot be decided (no key, a key mismatch, ...)
     policy_note: str = ""  # why the key policy was not read, in words (for diagnose)
     grants_note: str = ""  # why the grants were not read, in words (for diagnose)
+    suggested_fix: dict[str, Any] | None = None  # for a problem whose fix is known exactly
 
 
 def assess(
@@ -55,9 +63,13 @@ def assess(
         return Assessment(problem=target.problem or "the event names no usable key or principal")
     key, problem = resolve_key(aws, target, region)
     if key is None or problem:
-        return Assessment(key=key, problem=problem or "the key could not be resolved")
+        denied = key is None and (problem or "").startswith(DESCRIBE_DENIED)
+        fix = _describe_denied_fix(target, this_account) if denied else None
+        problem = problem or "the key could not be resolved"
+        return Assessment(key=key, problem=problem, suggested_fix=fix)
     principal = target.principal
-    facts = Facts(this_account, region, principal, key, None, None, None)
+    kind = launch_kind(principal, target.launch_call)
+    facts = Facts(this_account, region, principal, key, None, None, None, kind=kind)
     allow = config.allow
     allowed = allow.allows_key(key.arn) and allow.allows_principal(principal.arn)
     if key.manager != "CUSTOMER" or not (allowed or thorough):
@@ -69,16 +81,18 @@ def assess(
         if not thorough:
             return Assessment(key=key, facts=facts, problem=unsafe_policy_problem(err))
         policy, policy_note = None, f"unreadable: {err}"
-    own_key = key.account == this_account
-    grants, grants_note = (None, "") if own_key and not thorough else _grants(aws, key.arn)
-    checkable = principal.account == this_account and principal.kind in _CHECKABLE
+    # Grants allow as much as the key policy does: read them for this account's keys too.
+    grants, grants_note = _grants(aws, key.arn)
+    identity = identity_side(aws, principal, this_account)
     facts = replace(
         facts,
         policy=policy,
         grants=grants,
         grants_denied=bool(grants_note),
-        principal_exists=aws.principal_exists(principal.arn) if checkable else None,
+        principal_exists=_exists(aws, principal, this_account, identity),
+        identity=identity,
         changes_in_last_hour=state.changes_in_last_hour(key.arn) if allowed else 0,
+        policy_problem=policy_note if key.account == this_account else "",
     )
     return Assessment(key=key, facts=facts, policy_note=policy_note, grants_note=grants_note)
 
@@ -111,6 +125,72 @@ def unsafe_policy_problem(err: PolicyError) -> str:
     )
 
 
+def _exists(
+    aws: AwsPort, principal: Principal, this_account: str, identity: IdentitySide
+) -> bool | None:
+    """Whether the principal exists, None where it cannot be checked (another account). Reading
+    its identity policies found it (GetRole/GetUser returned exactly its ARN) or not; only where
+    they could not be read is IAM asked again."""
+    if principal.account != this_account or principal.kind not in _CHECKABLE:
+        return None
+    if identity.state in (IdentityState.READ, IdentityState.NOT_FOUND):
+        return identity.state is IdentityState.READ
+    return aws.principal_exists(principal.arn)
+
+
+# The account root may do anything in its own account: no identity policy limits it.
+_ROOT_PERMISSIONS = NamedPolicy(
+    "the account root's own permissions",
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+)
+
+
+def identity_side(aws: AwsPort, principal: Principal, this_account: str) -> IdentitySide:
+    """The principal's identity policies, read in IAM where they are this account's."""
+    if principal.account != this_account:
+        if principal.kind is PrincipalKind.SERVICE_LINKED_ROLE:
+            # AWS's own policy, the same in every account, with no KMS permission on customer
+            # keys (launch_model.ASG_KEY_POLICY): known without reading it.
+            return IdentitySide(IdentityState.AWS_MANAGED, IdentityPolicies(principal.arn))
+        note = f"its identity policies are in account {principal.account}"
+        return IdentitySide(IdentityState.OTHER_ACCOUNT, note=note)
+    if principal.kind is PrincipalKind.ROOT:
+        return IdentitySide.read(IdentityPolicies(principal.arn, (_ROOT_PERMISSIONS,)))
+    if principal.kind not in _CHECKABLE:
+        return IdentitySide.unreadable(f"a {principal.kind.value} identity has no policies to read")
+    try:
+        policies = aws.identity_policies(principal.arn)
+    except AccessDenied as err:
+        return IdentitySide.unreadable(
+            f"the identity policies of {principal.arn} could not be read ({err.operation}: "
+            f"{err.code})"
+        )
+    if policies is None:
+        return IdentitySide(IdentityState.NOT_FOUND, note=f"IAM has no principal {principal.arn}")
+    return IdentitySide.read(policies)
+
+
+def _describe_denied_fix(target: Target, this_account: str) -> dict[str, Any] | None:
+    """DescribeKey of another account's key was denied. For a service-linked role, the statements
+    its owner must add before this account can make the launcher's grant; for a user or role,
+    the key-policy statements there and the identity policy here that let it launch."""
+    arn = key_arn_parts(target.key_reference)
+    principal = target.principal
+    if arn is None or principal is None or arn.account == this_account:
+        return None
+    if principal.kind is not PrincipalKind.SERVICE_LINKED_ROLE:
+        key = KeyInfo(str(arn), arn.account, arn.region, "CUSTOMER", "unknown")
+        return key_fix(principal, key, launch_kind(principal, target.launch_call))
+    plan = grant_plan(str(arn), principal.arn)
+    return {
+        "key_policy_statements": grant_prerequisite(
+            this_account, arn.partition, plan.grantee, plan.operations
+        ),
+        "key_policy_note": prerequisite_note(plan.key_arn, this_account, plan.grantee),
+        "grant_cli": plan.cli(),
+    }
+
+
 def resolve_key(aws: AwsPort, target: Target, region: str) -> tuple[KeyInfo | None, str | None]:
     """Describe the key the target names; refuse when the event's key references disagree."""
     reference = target.key_reference or ""
@@ -121,8 +201,8 @@ def resolve_key(aws: AwsPort, target: Target, region: str) -> tuple[KeyInfo | No
         key = aws.describe_key(reference)
     except AccessDenied:
         return None, (
-            f"this account may not describe key {reference!r}: the key owner's policy must "
-            "allow it (kms:DescribeKey, kms:CreateGrant) before a grant can be made"
+            f"{DESCRIBE_DENIED} {reference!r}: the key owner's policy must allow it "
+            "(kms:DescribeKey, kms:CreateGrant) before a grant can be made"
         )
     if key is None:
         return None, f"key {reference!r} was not found"

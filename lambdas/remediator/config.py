@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from remediator.arns import (
     SLR_PATH_PREFIX,
@@ -201,6 +208,26 @@ def _check_each(
     return patterns
 
 
+# An IAM role name: 1 to 64 of letters, digits and +=,.@_- (IAM API reference, CreateRole,
+# RoleName: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
+
+
+class AccountOverride(BaseModel):
+    """What changes for one account of an organization: its own allowlist, its own mode."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allow: Allowlist | None = None
+    mode: Mode | None = None
+
+    @model_validator(mode="after")
+    def _overrides_something(self) -> AccountOverride:
+        if self.allow is None and self.mode is None:
+            raise ValueError("an account entry must set allow, mode or both")
+        return self
+
+
 class RemediatorConfig(BaseModel):
     """What the remediator may change, and how. See the README's configuration reference."""
 
@@ -214,10 +241,60 @@ class RemediatorConfig(BaseModel):
     # Incidents (with a state table): the events of one (key, principal) pair within this many
     # minutes of the first are one incident, decided and notified once (incidents.py).
     incident_window_minutes: int = Field(default=15, ge=1, le=1440, strict=True)
+    # Organization mode: the role the engine assumes in every other account (by name; the
+    # account comes from the event), and per-account overrides of allow and mode.
+    member_role: str | None = None
+    accounts: dict[str, AccountOverride] = Field(default_factory=dict)
+
+    @field_validator("member_role")
+    @classmethod
+    def _role_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not an IAM role name; expected 1 to 64 letters, digits "
+                "and +=,.@_- (a name, not an ARN)"
+            )
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_ids(cls, value: dict[str, AccountOverride]) -> dict[str, AccountOverride]:
+        for account in value:
+            if not is_account_id(account):
+                raise ValueError(f"{account!r} is not a 12-digit account id")
+        return value
 
     @property
     def dry_run(self) -> bool:
         return self.mode is Mode.DRY_RUN
+
+    def for_account(self, account: str) -> RemediatorConfig:
+        """The configuration in force for ``account``: its entry's allow and mode replace the
+        top-level ones (each one it sets); an account without an entry gets the top level."""
+        override = self.accounts.get(account)
+        if override is None:
+            return self
+        replaced = {
+            name: value
+            for name, value in (("allow", override.allow), ("mode", override.mode))
+            if value is not None
+        }
+        return self.model_copy(update=replaced)
+
+    def widest_allowlist(self) -> Allowlist:
+        """Every key and principal some account may have changed: the top-level allowlist and
+        each account's, in order, without repeats. What IAM must permit at least."""
+        allowlists = [self.allow, *(o.allow for o in self.accounts.values() if o.allow)]
+        return Allowlist(
+            principals=tuple(dict.fromkeys(p for a in allowlists for p in a.principals)),
+            keys=tuple(dict.fromkeys(k for a in allowlists for k in a.keys)),
+        )
+
+    def to_json(self) -> str:
+        """The JSON the Lambda parses back. The organization fields are written only when set,
+        so a single-account configuration reads as it did before they existed."""
+        unset = {name for name in ("member_role", "accounts") if not getattr(self, name)}
+        return self.model_dump_json(exclude=unset)
 
 
 def parse_config(data: Mapping[str, Any] | None) -> RemediatorConfig:
@@ -266,14 +343,16 @@ class Settings:
     config: RemediatorConfig
     notify_topic_arn: str | None = None
     state_table_name: str | None = None
+    recheck_queue_url: str | None = None
 
     ENV_CONFIG = "REMEDIATOR_CONFIG"
     ENV_TOPIC = "NOTIFY_TOPIC_ARN"
     ENV_STATE_TABLE = "STATE_TABLE_NAME"
+    ENV_RECHECK_QUEUE = "RECHECK_QUEUE_URL"
 
     @classmethod
     def env_names(cls) -> tuple[str, ...]:
-        return (cls.ENV_CONFIG, cls.ENV_TOPIC, cls.ENV_STATE_TABLE)
+        return (cls.ENV_CONFIG, cls.ENV_TOPIC, cls.ENV_STATE_TABLE, cls.ENV_RECHECK_QUEUE)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -281,4 +360,5 @@ class Settings:
             config=load_config(environ.get(cls.ENV_CONFIG)),
             notify_topic_arn=environ.get(cls.ENV_TOPIC) or None,
             state_table_name=environ.get(cls.ENV_STATE_TABLE) or None,
+            recheck_queue_url=environ.get(cls.ENV_RECHECK_QUEUE) or None,
         )

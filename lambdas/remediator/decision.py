@@ -1,69 +1,73 @@
 """What to do about one (key, principal) pair: a pure function over freshly read facts.
 
 The order of checks is the safety argument: the principal must be nameable, the key must be
-fixable, both must be allowlisted, nothing may already deny, and only then is a change planned.
+fixable, both must be allowlisted, and the launch must be neither allowed already nor blocked by
+a Deny. Only then is a change planned, and only if the launch, judged as AWS would judge it with
+the change made (``authorization.authorize``: key policy, identity policies, boundary, grants),
+works: otherwise nothing is written and the outcome names what blocks, and where to change it.
 Every refusal carries the exact fix an operator could apply by hand.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from remediator.access import Access, evaluate
-from remediator.arns import Principal, PrincipalKind
+from remediator.access import Access
+from remediator.arns import PrincipalKind
+from remediator.authorization import ELSEWHERE, Blocker, LaunchVerdict
 from remediator.config import RemediatorConfig, Remedy
-from remediator.model import Grant, KeyInfo
-from remediator.outcomes import SERVICE_NAME
-from remediator.policy import (
-    GRANT_OPERATIONS,
-    LAUNCH_ACTIONS,
-    PolicyChange,
-    PolicyError,
-    add_principal,
-    render,
-    tool_statements,
+from remediator.facts import (
+    GRANT_NAME_PREFIX,
+    Facts,
+    GrantPlan,
+    grant_plan,
+    has_equivalent_grant,
+    launch_verdict,
 )
+from remediator.fixes import (
+    AWS_MANAGED_FIX,
+    blocked_fix,
+    grant_beyond_ec2,
+    grant_denied_fix,
+    manual_fix,
+    suggested_fix,
+    write_denied_fix,
+)
+from remediator.model import Grant
+from remediator.policy import GRANT_OPERATIONS, PolicyChange, PolicyError, add_principal, render
 
-GRANT_NAME_PREFIX = f"{SERVICE_NAME}-"
+# The names other modules take from here (the facts and fixes a decision is made of).
+__all__ = [
+    "AWS_MANAGED_FIX",
+    "GRANT_NAME_PREFIX",
+    "NO_CHANGE",
+    "Action",
+    "Decision",
+    "Facts",
+    "GrantPlan",
+    "decide",
+    "grant_denied_fix",
+    "grant_plan",
+    "has_equivalent_grant",
+    "launch_verdict",
+    "manual_fix",
+    "policy_diff",
+    "suggested_fix",
+    "write_denied_fix",
+]
 
 
 class Action(StrEnum):
     NOTHING = "nothing"  # already allowed
     REFUSE = "refuse"
+    BLOCKED_ELSEWHERE = "blocked-elsewhere"  # what blocks is outside the key: no write helps
     PUT_KEY_POLICY = "key-policy"
     CREATE_GRANT = "grant"
 
 
-@dataclass(frozen=True)
-class Facts:
-    """What was read from AWS just now, not what the event claimed."""
-
-    this_account: str
-    event_region: str
-    principal: Principal
-    key: KeyInfo
-    policy: dict[str, Any] | None  # None when the key is in another account (not readable)
-    grants: list[Grant] | None  # None when not read (yet), or not listable
-    principal_exists: bool | None  # None when it cannot be checked (another account)
-    changes_in_last_hour: int = 0
-    grants_denied: bool = False  # ListGrants is denied on this key: do not ask again
-
-
-@dataclass(frozen=True)
-class GrantPlan:
-    key_arn: str
-    grantee: str
-    operations: tuple[str, ...]
-    name: str
-
-    def cli(self) -> str:
-        return (
-            f"aws kms create-grant --key-id {self.key_arn} --grantee-principal {self.grantee} "
-            f"--operations {' '.join(self.operations)} --name {self.name}"
-        )
+NO_CHANGE = (Action.NOTHING, Action.REFUSE, Action.BLOCKED_ELSEWHERE)
 
 
 @dataclass(frozen=True)
@@ -73,63 +77,14 @@ class Decision:
     policy_change: PolicyChange | None = None
     grant: GrantPlan | None = None
     suggested_fix: dict[str, Any] = field(default_factory=dict)
-
-
-def grant_plan(key_arn: str, principal_arn: str) -> GrantPlan:
-    digest = hashlib.sha256(f"{key_arn}|{principal_arn}".encode()).hexdigest()[:16]
-    return GrantPlan(key_arn, principal_arn, GRANT_OPERATIONS, GRANT_NAME_PREFIX + digest)
-
-
-def has_equivalent_grant(grants: list[Grant], plan: GrantPlan) -> bool:
-    return any(
-        g.grantee == plan.grantee and set(plan.operations) <= set(g.operations) for g in grants
-    )
-
-
-def suggested_fix(facts: Facts) -> dict[str, Any]:
-    """What an operator would apply by hand: the key-owner statements, or the grant command."""
-    statements = tool_statements(facts.principal, facts.key.account, facts.key.region)
-    fix: dict[str, Any] = {
-        "key_policy_statements": statements,
-        "key_policy_note": (
-            f"Add these statements to the policy of {facts.key.arn} in account "
-            f"{facts.key.account} (aws kms get-key-policy / put-key-policy, policy name default)."
-        ),
-    }
-    if facts.key.account != facts.this_account or facts.principal.account != facts.key.account:
-        fix["grant_cli"] = grant_plan(facts.key.arn, facts.principal.arn).cli()
-        fix["grant_note"] = (
-            f"Run from account {facts.principal.account}, on the key ARN; the caller needs IAM "
-            f"kms:CreateGrant on {facts.key.arn}, and the key policy must allow that account."
-        )
-    return fix
+    # A change that is needed but not enough: what the launch still needs, out of reach here.
+    still_needed: str = ""
 
 
 AWS_MANAGED_REASON = (
     "the key is AWS-managed: its policy cannot be edited and already allows the "
     "account's principals, so the launch failure has another cause"
 )
-AWS_MANAGED_FIX = {
-    "manual_review": (
-        "AWS-managed keys (such as aws/ebs) let every principal of their account use them "
-        "through EC2. Look for what else denies kms:CreateGrant or kms:Decrypt to the launching "
-        "principal: a service control policy, a permissions boundary, or an explicit Deny in its "
-        "IAM policies; or another, customer-managed key on the launch (volumes, AMI snapshots)."
-    )
-}
-
-
-def manual_fix(reason: str, instance_id: str | None) -> dict[str, Any]:
-    """For events the tool cannot act on at all: what an operator should look at."""
-    fix: dict[str, Any] = {
-        "manual_review": (
-            f"The remediator could not act: {reason}. Check the CloudTrail event and the key "
-            "policy by hand; the tool changes nothing it cannot identify exactly."
-        )
-    }
-    if instance_id:
-        fix["diagnose"] = f"python -m remediator diagnose --instance-id {instance_id}"
-    return fix
 
 
 def decide(facts: Facts, config: RemediatorConfig) -> Decision:
@@ -137,7 +92,7 @@ def decide(facts: Facts, config: RemediatorConfig) -> Decision:
     return (
         _unfixable_key(facts)
         or _outside_allowlist(facts, config)
-        or _already_allowed(facts)
+        or _as_it_is(facts)
         or _over_the_cap(facts, config)
         or _remedy(facts, config)
     )
@@ -181,22 +136,39 @@ def _outside_allowlist(facts: Facts, config: RemediatorConfig) -> Decision | Non
     return None
 
 
-def _already_allowed(facts: Facts) -> Decision | None:
-    """3. Already allowed? (re-read state; the event may be stale or a replay)"""
-    plan = grant_plan(facts.key.arn, facts.principal.arn)
-    if facts.grants is not None and has_equivalent_grant(facts.grants, plan):
-        return Decision(Action.NOTHING, "an equivalent grant already exists")
-    if facts.policy is None:
-        return None
+def _as_it_is(facts: Facts) -> Decision | None:
+    """3. Already allowed, or denied? (re-read state; the event may be stale or a replay)"""
     try:
-        verdict = evaluate(facts.policy, facts.principal, LAUNCH_ACTIONS, facts.key.region)
+        now = launch_verdict(facts)
     except PolicyError as err:
         return _refuse(facts, f"the key policy cannot be read safely: {err}")
-    if verdict.access is Access.ALLOWED:
-        return Decision(Action.NOTHING, "the key policy already allows the launch")
-    if verdict.access is Access.DENIED:
-        return _refuse(facts, f"{verdict.detail}; the tool never edits statements it did not write")
+    if now.allowed:
+        return Decision(Action.NOTHING, _allowed_reason(now))
+    if now.access is Access.DENIED and now.blocker is Blocker.KEY_POLICY:
+        return _refuse(facts, f"{now.detail}; the tool never edits statements it did not write")
+    if now.access is Access.DENIED:
+        return _blocked(facts, now)
+    if now.blocker is Blocker.CONDITION:
+        return _refuse(
+            facts,
+            f"the launch may be allowed already: {now.detail}; the tool does not guess, so it "
+            "changes nothing",
+        )
     return None
+
+
+def _allowed_reason(verdict: LaunchVerdict) -> str:
+    vias = {c.via.split(" ", 1)[0] for c in verdict.calls}
+    if vias == {"grant"}:
+        return "an equivalent grant already exists"
+    if vias == {"key"}:
+        return "the key policy already allows the launch"
+    return (
+        "the key policy, the principal's identity policies and its grants already allow every "
+        f"call of the launch ({'; '.join(sorted({c.via for c in verdict.calls}))}); if it still "
+        "fails, look at what this tool cannot read: service control policies, resource control "
+        "policies, session policies"
+    )
 
 
 def _over_the_cap(facts: Facts, config: RemediatorConfig) -> Decision | None:
@@ -212,43 +184,106 @@ def _over_the_cap(facts: Facts, config: RemediatorConfig) -> Decision | None:
 
 
 def _remedy(facts: Facts, config: RemediatorConfig) -> Decision:
-    """5. Choose the remedy."""
+    """5. Choose the remedy, and make it only if the launch would then work."""
     key, principal = facts.key, facts.principal
-    plan = grant_plan(key.arn, principal.arn)
-    own_key = key.account == facts.this_account
-    if config.remedy is Remedy.GRANT or (config.remedy is Remedy.AUTO and not own_key):
-        return Decision(Action.CREATE_GRANT, _grant_reason(own_key), grant=plan)
-    if not own_key:
-        return _refuse(
-            facts,
-            "remedy is key-policy, but PutKeyPolicy works only in the key's own account "
-            f"({key.account}); apply the suggested statements there or allow remedy grant",
-        )
-    if facts.policy is None:
-        return _refuse(facts, "the key policy could not be read")
-    try:
-        change = add_principal(facts.policy, principal, key.account, key.region)
-    except PolicyError as err:
-        return _refuse(facts, str(err))
-    if render(change.after) is not None:
-        return Decision(
-            Action.PUT_KEY_POLICY, "the key policy does not allow the launch", policy_change=change
-        )
-    if config.remedy is Remedy.AUTO:
-        return Decision(
-            Action.CREATE_GRANT,
-            "the key policy would exceed 32 KB, so a grant is made instead",
-            grant=plan,
-        )
-    return _refuse(
-        facts, "the new key policy would exceed 32 KB and remedy key-policy allows no grant"
+    if config.remedy is Remedy.GRANT:
+        return _grant(facts, "remedy is grant")
+    if key.account != facts.this_account:
+        if config.remedy is Remedy.KEY_POLICY:
+            return _refuse(
+                facts,
+                "remedy is key-policy, but PutKeyPolicy works only in the key's own account "
+                f"({key.account}); apply the suggested statements there or allow remedy grant",
+            )
+        if principal.kind is PrincipalKind.SERVICE_LINKED_ROLE:
+            return _grant(
+                facts,
+                "the key belongs to another account, so a grant is made from this account on "
+                "its ARN",
+            )
+        return _refuse(facts, _other_accounts_key_reason(facts))
+    return _key_policy(facts, config)
+
+
+def _other_accounts_key_reason(facts: Facts) -> str:
+    key, principal = facts.key, facts.principal
+    return (
+        f"the key belongs to account {key.account}: a launch by {principal.arn} through EC2 "
+        f"needs that account's key policy and an identity policy of the principal here, and "
+        f"this account can change neither; a grant (remedy grant) would work but "
+        f"{grant_beyond_ec2(principal, GRANT_OPERATIONS)}"
     )
 
 
-def _grant_reason(own_key: bool) -> str:
-    if own_key:
-        return "remedy is grant"
-    return "the key belongs to another account, so a grant is made from this account on its ARN"
+SLR_ELSEWHERE_REASON = (
+    "a service-linked role of another account can use this key only through a grant: its "
+    "identity policy is AWS-managed and allows no use of customer managed keys"
+)
+
+
+def _key_policy(facts: Facts, config: RemediatorConfig) -> Decision:
+    key, principal = facts.key, facts.principal
+    if principal.kind is PrincipalKind.SERVICE_LINKED_ROLE and principal.account != key.account:
+        if config.remedy is Remedy.AUTO:
+            return _grant(facts, SLR_ELSEWHERE_REASON)
+        return _refuse(facts, f"{SLR_ELSEWHERE_REASON}; remedy key-policy makes no grant")
+    if facts.policy is None:
+        problem = f" ({facts.policy_problem})" if facts.policy_problem else ""
+        return _refuse(facts, f"the key policy could not be read{problem}")
+    try:
+        change = add_principal(facts.policy, principal, key.account, key.region, facts.kind)
+    except PolicyError as err:
+        return _refuse(facts, str(err))
+    if render(change.after) is None:
+        if config.remedy is Remedy.AUTO:
+            return _grant(facts, "the key policy would exceed 32 KB, so a grant is made instead")
+        return _refuse(
+            facts, "the new key policy would exceed 32 KB and remedy key-policy allows no grant"
+        )
+    after = launch_verdict(replace(facts, policy=change.after))
+    if after.allowed and not change.is_noop:
+        return Decision(
+            Action.PUT_KEY_POLICY, "the key policy does not allow the launch", policy_change=change
+        )
+    if after.blocker is Blocker.OTHER_ACCOUNT_IDENTITY and not change.is_noop:
+        # The key's side is needed whatever the other side says: write it, and say what remains.
+        return Decision(
+            Action.PUT_KEY_POLICY,
+            f"the key policy now lets {principal.arn} use the key through EC2, and the launch "
+            f"also needs its identity policy in account {principal.account} to allow it: apply "
+            "the iam_policy_statements of suggested_fix there",
+            policy_change=change,
+            suggested_fix=suggested_fix(facts),
+            still_needed=after.detail,
+        )
+    return _explain(facts, after)
+
+
+def _grant(facts: Facts, reason: str) -> Decision:
+    principal = facts.principal
+    plan = grant_plan(facts.key.arn, principal.arn)
+    planned = Grant("(planned)", plan.grantee, plan.operations, plan.name)
+    after = launch_verdict(replace(facts, grants=[*(facts.grants or ()), planned]))
+    if not after.allowed:
+        return _explain(facts, after)
+    if principal.kind is not PrincipalKind.SERVICE_LINKED_ROLE:
+        reason = f"{reason}; note: {grant_beyond_ec2(principal, plan.operations)}"
+    return Decision(Action.CREATE_GRANT, reason, grant=plan)
+
+
+def _explain(facts: Facts, verdict: LaunchVerdict) -> Decision:
+    """No change the tool may make would let the launch work: say why, and where to fix it."""
+    if verdict.blocker in ELSEWHERE:
+        return _blocked(facts, verdict)
+    return _refuse(facts, f"no change this tool may make lets the launch work: {verdict.detail}")
+
+
+def _blocked(facts: Facts, verdict: LaunchVerdict) -> Decision:
+    return Decision(
+        Action.BLOCKED_ELSEWHERE,
+        f"the launch is blocked outside the key: {verdict.detail}",
+        suggested_fix=blocked_fix(facts, verdict),
+    )
 
 
 def policy_diff(change: PolicyChange) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from remediator.triggers import (
     KmsCallDenied,
     Trigger,
     field,
+    is_volume_id,
     mapping,
     short,
 )
@@ -111,6 +112,7 @@ def kms_call(meta: EventMeta, detail: Mapping[str, Any]) -> Trigger | Ignored:
         message_key_arn=message_key_arn,
         instance_id=instance_id,
         problem=identity_problem,
+        volume_id=_ebs_volume(params),
     )
 
 
@@ -157,6 +159,28 @@ def _grantee_instance(params: Mapping[str, Any]) -> str | None:
     grantee = params.get("granteePrincipal")
     match = _EC2_GRANTEE_INSTANCE.match(grantee) if isinstance(grantee, str) else None
     return match.group(1) if match else None
+
+
+# EBS puts the volume in the encryption context of its KMS calls, {"aws:ebs:id": "vol-..."}
+# (a snapshot id for CopySnapshot); CloudTrail writes it in requestParameters (KMS developer
+# guide, "How Amazon EBS uses AWS KMS", encryption context). CreateGrant carries it as
+# constraints.encryptionContextSubset, ReEncrypt as source/destinationEncryptionContext.
+_EBS_CONTEXT_FIELDS = (
+    "encryptionContext",
+    "sourceEncryptionContext",
+    "destinationEncryptionContext",
+)
+EBS_ID_CONTEXT_KEY = "aws:ebs:id"
+
+
+def _ebs_volume(params: Mapping[str, Any]) -> str | None:
+    contexts = [params.get(name) for name in _EBS_CONTEXT_FIELDS]
+    contexts.append(mapping(params.get("constraints")).get("encryptionContextSubset"))
+    for context in contexts:
+        value = mapping(context).get(EBS_ID_CONTEXT_KEY)
+        if is_volume_id(value):
+            return str(value)
+    return None
 
 
 def _call_keys(

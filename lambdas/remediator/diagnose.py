@@ -27,6 +27,7 @@ from remediator.events import (
     is_instance_id,
 )
 from remediator.identify import ASG_TAG, Launch, Target, identify
+from remediator.launch_model import LaunchKind
 from remediator.model import KeyInfo
 from remediator.outcomes import Outcome
 from remediator.pipeline import Remediator, dismissal_result
@@ -156,7 +157,8 @@ def _finding(target: Target, assessment: Assessment, result: Result) -> KeyFindi
                 ]
             _grants(facts.grants if facts else None, assessment.grants_note, principal, finding)
             finding.lacks = _lacks(key, principal, finding)
-    finding.fix = _fix(result, finding.key_arn, key, principal, policy)
+    kind = facts.kind if facts else LaunchKind.RUN_INSTANCES
+    finding.fix = _fix(result, finding.key_arn, key, principal, policy, kind)
     return finding
 
 
@@ -263,6 +265,7 @@ def _fix(
     key: KeyInfo | None,
     principal: Principal | None,
     policy: dict[str, Any] | None,
+    kind: LaunchKind = LaunchKind.RUN_INSTANCES,
 ) -> dict[str, Any]:
     """The remediator's plan under the configuration, or the fix it suggests when it refuses."""
     changes = result.changes or {}
@@ -273,7 +276,8 @@ def _fix(
     if result.outcome is Outcome.DRY_RUN and "statements" in changes:
         fix: dict[str, Any] = {"action": "put-key-policy", "statements": changes["statements"]}
         if policy is not None and key is not None and principal is not None:
-            fix["policy_after"] = add_principal(policy, principal, key.account, key.region).after
+            after = add_principal(policy, principal, key.account, key.region, kind).after
+            fix["policy_after"] = after
         return fix
     if result.outcome is Outcome.REFUSED:
         if key is not None and key.manager == "AWS":

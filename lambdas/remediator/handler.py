@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from remediator import recheck
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.dynamo import DynamoState, state_for
 from remediator.adapters.incidents import incidents_for
@@ -77,6 +78,7 @@ def remediator() -> Remediator:
         on_notification_failure=_count_notification_failure,
         incidents=incidents_for(settings.state_table_name, client),
         state_table_name=settings.state_table_name,
+        recheck_queue_url=settings.recheck_queue_url,
     )
 
 
@@ -84,10 +86,11 @@ def remediator() -> Remediator:
 def pipeline() -> Callable[..., dict[str, Any]]:
     """One event in, its summary out; with a state table, a repeated failure event returns
     the first result without acting or notifying again, and a later event of an open incident
-    is folded into it (incidents.py)."""
+    is folded into it (incidents.py). A batch from the re-check queue is each of its messages in
+    turn, each with an idempotency key of its own."""
     engine = remediator()
 
-    def process(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+    def process(event: Any, context: LambdaContext | None = None) -> dict[str, Any]:
         try:
             reports = engine.handle(event)
         except RemediationFailed as failure:
@@ -96,9 +99,7 @@ def pipeline() -> Callable[..., dict[str, Any]]:
         _count(reports)
         return summary(reports)
 
-    if not isinstance(engine.state, DynamoState):
-        return process
-    once = engine.state.idempotent(process)
+    once = engine.state.idempotent(process) if isinstance(engine.state, DynamoState) else process
 
     def checked(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
         try:
@@ -111,7 +112,13 @@ def pipeline() -> Callable[..., dict[str, Any]]:
             return summary(refused)
         return result
 
-    return checked
+    def dispatch(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        bodies = recheck.sqs_bodies(event)
+        if bodies is None:
+            return checked(event, context)
+        return {"rechecks": [checked(body, context) for body in bodies]}
+
+    return dispatch
 
 
 def _count_notification_failure(report: Report | None, error: Exception) -> None:

@@ -42,8 +42,16 @@ HEADLINES = {
         "The remediator changed a KMS key for a failed EC2 launch, and the change does not hold. "
         "The event is retried, then goes to the dead-letter queue."
     ),
+    Outcome.BLOCKED_ELSEWHERE: (
+        "An EC2 launch failed, and what blocks it is outside the KMS key: the remediator "
+        "changed nothing."
+    ),
     Outcome.IGNORED: "An event was ignored.",
     Outcome.FOLDED: "An event joined an open incident.",
+    Outcome.PENDING: (
+        "An EC2 launch failed, and the call that launched it is not in CloudTrail yet: the "
+        "remediator looks again later."
+    ),
 }
 TRIGGERS = {
     "KmsCallDenied": "KMS denied a call EC2 made for the launch (CloudTrail)",

@@ -10,12 +10,16 @@ class Outcome(StrEnum):
     REMEDIATED = "remediated"
     ALREADY_ALLOWED = "already_allowed"
     REFUSED = "refused"
+    BLOCKED_ELSEWHERE = "blocked_elsewhere"  # what blocks the launch is outside the key
     IGNORED = "ignored"
     DRY_RUN = "dry_run"
     FAILED = "failed"
     # A later event of an open incident (same key and principal, within its window): nothing
     # decided, written or notified again (incidents.py).
     FOLDED = "folded"
+    # The launching call is not in CloudTrail yet: identification looks again later, and the
+    # event ends in one of the outcomes above (reported once more, then).
+    PENDING = "pending"
 
     @property
     def metric_name(self) -> str:

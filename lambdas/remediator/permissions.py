@@ -42,13 +42,19 @@ def grant_write_conditions(grantee_patterns: Iterable[str]) -> dict[str, Any]:
 KEY_READ_ACTIONS: tuple[str, ...] = ("kms:GetKeyPolicy", "kms:ListGrants")
 KEY_DESCRIBE_ACTIONS: tuple[str, ...] = ("kms:DescribeKey",)
 
-# Reads that IAM does not scope to a resource ARN (they support only "*").
+# Reads that IAM does not scope to a resource ARN (they support only "*"; EC2's Describe* and
+# its account-level EBS encryption settings, Auto Scaling's Describe*, LookupEvents).
 UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeInstances",
     "ec2:DescribeVolumes",
     "ec2:DescribeImages",
     "ec2:DescribeSnapshots",
     "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeFleets",
+    "ec2:DescribeSpotFleetRequests",
+    "ec2:DescribeSpotInstanceRequests",
+    "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetEbsDefaultKmsKeyId",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLaunchConfigurations",
     "cloudtrail:LookupEvents",
@@ -56,8 +62,41 @@ UNSCOPED_READ_ACTIONS: tuple[str, ...] = (
     "access-analyzer:CheckAccessNotGranted",
 )
 
-# Reads of IAM principals, to refuse principals that do not exist. Scoped to this account.
-PRINCIPAL_READ_ACTIONS: tuple[str, ...] = ("iam:GetRole", "iam:GetUser")
+# Reads of IAM principals, scoped to this account's roles and users: whether the principal
+# exists (GetRole/GetUser, which also return its permissions boundary and tags), and its identity
+# policies, inline and attached, and a user's groups (adapters/iam.py). AWS decides a launch on
+# them as much as on the key policy (authorization.py).
+PRINCIPAL_READ_ACTIONS: tuple[str, ...] = (
+    "iam:GetRole",
+    "iam:GetUser",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListUserPolicies",
+    "iam:GetUserPolicy",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListGroupsForUser",
+)
+# A user's groups' inline and attached policies: scoped to this account's groups.
+GROUP_READ_ACTIONS: tuple[str, ...] = (
+    "iam:ListGroupPolicies",
+    "iam:GetGroupPolicy",
+    "iam:ListAttachedGroupPolicies",
+)
+# The documents of attached managed policies and boundaries: this account's and AWS's (a
+# service-linked role's policy is AWS-managed).
+MANAGED_POLICY_READ_ACTIONS: tuple[str, ...] = ("iam:GetPolicy", "iam:GetPolicyVersion")
+
+# Reads of the SSM parameters that name AMIs (resolve:ssm:...). Scoped to this account's
+# parameters and AWS's public ones, whose ARNs have no account
+# (arn:aws:ssm:REGION::parameter/aws/service/...); a parameter shared from another account
+# is refused with the reason.
+PARAMETER_READ_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
+PUBLIC_PARAMETER_PATH = "aws/service/*"
+
+# The delayed re-check of a launch CloudTrail has not recorded yet: the function sends to its
+# own re-check queue (the queue's event source mapping reads it; CDK grants that on the queue).
+RECHECK_SEND_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
 
 # Calls that need no IAM permission, so the stack grants nothing for them. GetCallerIdentity
 # tells the remediator which account it acts in ("No permissions are required to perform this
@@ -65,6 +104,22 @@ PRINCIPAL_READ_ACTIONS: tuple[str, ...] = ("iam:GetRole", "iam:GetUser")
 # access to the sts:GetCallerIdentity action, you can still perform this operation", STS API
 # reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
 NO_PERMISSION_NEEDED: tuple[str, ...] = ("sts:GetCallerIdentity",)
+
+# Organization mode: the hub's role assumes the member role (by name) in the account an event
+# concerns (remediator.adapters.accounts). Granted on that role name in any account, and only
+# where the role belongs to the organization.
+ROLE_ASSUMPTION_ACTIONS: tuple[str, ...] = ("sts:AssumeRole",)
+
+
+def role_assumption_conditions(organization_id: str) -> dict[str, Any]:
+    """The condition on ``sts:AssumeRole``: the role assumed belongs to an account of the
+    organization. ``aws:ResourceOrgID`` is the organization of the account that owns the
+    resource of the request, here the role (IAM global condition keys,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+    #condition-keys-resourceorgid); a role outside any organization has no value, so the
+    condition fails and the call is denied."""
+    return {"StringEquals": {"aws:ResourceOrgID": organization_id}}
+
 
 # The state table's item calls: the lock, intents, audit, counters and incidents
 # (remediator.state), and powertools' DynamoDBPersistenceLayer for idempotency records

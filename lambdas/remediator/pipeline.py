@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
-from remediator import incidents
+from remediator import incidents, recheck
 from remediator.assess import Assessment, assess, with_grants
 from remediator.config import RemediatorConfig
-from remediator.decision import Action, Decision, Facts, decide, has_equivalent_grant, manual_fix
+from remediator.decision import (
+    NO_CHANGE,
+    Action,
+    Decision,
+    Facts,
+    decide,
+    has_equivalent_grant,
+    manual_fix,
+)
 from remediator.events import EventMeta, Ignored, parse_event
 from remediator.identify import Dismissal, Launch, Target, identify
 from remediator.incident_steps import IncidentSteps
@@ -61,8 +70,10 @@ class Remediator:
         on_notification_failure: Callable[[Report | None, Exception], None] | None = None,
         incidents: IncidentStore | None = None,
         state_table_name: str | None = None,
+        recheck_queue_url: str | None = None,
     ) -> None:
         self.aws = aws
+        self.recheck_queue_url = recheck_queue_url
         self.config = config
         self.topic_arn = topic_arn
         self.state: StatePort = state or NoState()
@@ -72,6 +83,7 @@ class Remediator:
         self.state_table_name = state_table_name  # for the rollback command in undo
 
     def handle(self, event: object) -> list[Report]:
+        event, attempt = recheck.unwrap(event)
         trigger = parse_event(event)
         if isinstance(trigger, Ignored):
             event_id = trigger.meta.event_id if trigger.meta else "unknown"
@@ -79,6 +91,11 @@ class Remediator:
             return [Report(Outcome.IGNORED, event_id, trigger.reason)]
         meta, kind = trigger.meta, type(trigger).__name__
         launch = identify(trigger, self.aws)
+        if launch.awaiting:
+            looked = self._look_again(event, attempt, meta, kind, launch)
+            if isinstance(looked, list):
+                return looked
+            launch = looked
         if launch.dismissal is not None:
             d = launch.dismissal
             reports = [
@@ -110,6 +127,40 @@ class Remediator:
         if any(r.outcome is Outcome.FAILED for r in reports):
             raise RemediationFailed(reports)
         return reports
+
+    def _look_again(
+        self, event: object, attempt: int, meta: EventMeta, kind: str, launch: Launch
+    ) -> list[Report] | Launch:
+        """The launching call is not in CloudTrail yet. While looks remain (and a re-check queue
+        is configured), send the event to the queue and report ``pending``, notifying only on
+        the first look; once they are used up, the launch is refused as identified, saying so."""
+        delay = recheck.next_delay(attempt)
+        if delay is None or not self.recheck_queue_url:
+            if attempt == 0:
+                return launch
+            note = f"looked again {attempt} times over {recheck.total_minutes()} minutes"
+            targets = [
+                replace(t, problem=f"{t.problem}; {note}") if t.problem else t
+                for t in launch.targets
+            ]
+            d = launch.dismissal
+            dismissal = replace(d, reason=f"{d.reason}; {note}") if d else None
+            return replace(launch, targets=tuple(targets), dismissal=dismissal)
+        self.aws.send_message(self.recheck_queue_url, recheck.message(event, attempt + 1), delay)
+        looks = len(recheck.RECHECK_DELAYS_SECONDS) + 1
+        reason = (
+            f"{launch.awaiting} is not in CloudTrail yet (it can lag by minutes): looking again "
+            f"in {delay // 60} minutes, look {attempt + 2} of {looks}"
+        )
+        key = next((t.key_reference for t in launch.targets if t.key_reference), None)
+        instance_id = launch.instance.instance_id if launch.instance else None
+        report = Report(
+            Outcome.PENDING, meta.event_id, reason, kind, key_arn=key, instance_id=instance_id
+        )
+        logger.info("event_pending", extra={"reason": reason, "attempt": attempt + 1})
+        if attempt == 0:
+            self._notify(report)
+        return [report]
 
     def assess(self, meta: EventMeta, target: Target, *, thorough: bool = False) -> Assessment:
         """Re-read AWS for one target (``thorough``: whatever can be read, for diagnose)."""
@@ -183,16 +234,15 @@ class Remediator:
         """Decide on an assessed target and act on the decision (or, in dry-run, say how)."""
         if assessment.facts is None or assessment.problem:
             reason = assessment.problem or "the key could not be resolved"
-            return Result(
-                Outcome.REFUSED, reason, suggested_fix=manual_fix(reason, target.instance_id)
-            )
+            fix = assessment.suggested_fix or manual_fix(reason, target.instance_id)
+            return Result(Outcome.REFUSED, reason, suggested_fix=fix)
         facts = assessment.facts
         if self.config.allow.allows_key(facts.key.arn):
             self.remedies.recover_pending(facts.key.arn)
         return self._act(meta, facts, decide(facts, self.config))
 
     def _act(self, meta: EventMeta, facts: Facts, decision: Decision) -> Result:
-        if decision.action in (Action.NOTHING, Action.REFUSE):
+        if decision.action in NO_CHANGE:
             return no_change(decision)
         if decision.action is Action.CREATE_GRANT and facts.grants is None:
             # This account's own key: its grants were not needed until now.

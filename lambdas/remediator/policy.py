@@ -8,11 +8,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from remediator import exact_json
 from remediator.arns import Principal, launches_for_its_service
+from remediator.launch_model import LaunchKind, via_service
+from remediator.wildcards import action_like
 
 MAX_KEY_POLICY_BYTES = 32 * 1024
 SID_PREFIX = "KmsLaunchRemediator"
@@ -30,7 +31,9 @@ USE_ACTIONS = (
     "kms:DescribeKey",
 )
 ATTACH_ACTIONS = ("kms:CreateGrant",)
-# What EBS does with the key, on the launching principal's behalf, to start an instance.
+# The actions a diagnosis checks the key policy for, one by one: the calls of a RunInstances
+# launch (``launch_model.LAUNCHES``) and DescribeKey, which EBS also calls. Whether a launch is
+# allowed is judged on the launch model, per kind, by ``authorization.authorize``.
 LAUNCH_ACTIONS = (
     "kms:CreateGrant",
     "kms:Decrypt",
@@ -39,7 +42,8 @@ LAUNCH_ACTIONS = (
     "kms:ReEncryptTo",
     "kms:DescribeKey",
 )
-# Grant operations for the grant remedy (the seeds' cross-account Auto Scaling fix).
+# Grant operations for the grant remedy: the seeds' cross-account Auto Scaling fix, which is the
+# grant AWS documents (launch_model.ASG_KEY_POLICY, example 2).
 GRANT_OPERATIONS = (
     "Decrypt",
     "GenerateDataKeyWithoutPlaintext",
@@ -96,39 +100,44 @@ def as_list(value: object) -> list[Any]:
 
 
 def action_matches(stmt: Mapping[str, Any], action: str) -> bool:
-    wanted = action.lower()
+    """Whether ``Action`` (or ``NotAction``) covers ``action``, with IAM's wildcards."""
     if "NotAction" in stmt:
-        return not any(fnmatchcase(wanted, str(p).lower()) for p in as_list(stmt["NotAction"]))
-    return any(fnmatchcase(wanted, str(p).lower()) for p in as_list(stmt.get("Action")))
+        return not any(action_like(str(p), action) for p in as_list(stmt["NotAction"]))
+    return any(action_like(str(p), action) for p in as_list(stmt.get("Action")))
 
 
 # --- The statements this tool writes --------------------------------------------------------
 
 
 def tool_statements(
-    principal: Principal, key_account: str, key_region: str
+    principal: Principal,
+    key_account: str,
+    key_region: str,
+    kind: LaunchKind = LaunchKind.RUN_INSTANCES,
 ) -> list[dict[str, Any]]:
-    """The statements that let ``principal`` launch with the key, as the seeds write them.
+    """The least statements that let ``principal`` launch with the key, per launch kind
+    (``launch_model.LAUNCHES``):
 
-    The service-linked role of a service that launches with it (Auto Scaling, Spot, Spot Fleet,
-    EC2 Fleet: ``arns.LAUNCHER_SLR_SERVICES``), in the key's own account, gets the seeds'
-    unrestricted "use" statement (its permissions policy is fixed by AWS, and Auto Scaling needs
-    it). Every other principal, other services' service-linked roles included, gets the use
-    actions only through EC2 (``kms:ViaService``). Both get ``kms:CreateGrant`` only for AWS
-    resources (``kms:GrantIsForAWSResource``).
+    - StartInstances needs only ``kms:CreateGrant`` for AWS resources (the attach statement).
+    - The service-linked role of a service that launches with it (Auto Scaling, Spot, Spot
+      Fleet, EC2 Fleet: ``arns.LAUNCHER_SLR_SERVICES``), in the key's own account, gets the
+      AWS-documented pair: the unrestricted "use" statement and the attach statement (its
+      permissions policy is fixed by AWS;
+      https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html).
+    - Every other principal, other services' service-linked roles included, gets the use actions
+      only through EC2 (``kms:ViaService``, in the key's partition), and the attach statement.
     """
-    if launches_for_its_service(principal) and principal.account == key_account:
-        use = _statement(SID_USE, USE_ACTIONS, None)
-    else:
-        use = _statement(
-            SID_USE_VIA_EC2,
-            USE_ACTIONS,
-            {"StringEquals": {"kms:ViaService": f"ec2.{key_region}.amazonaws.com"}},
-        )
     attach = _statement(SID_ATTACH, ATTACH_ACTIONS, {"Bool": {"kms:GrantIsForAWSResource": "true"}})
-    for stmt in (use, attach):
+    if kind is LaunchKind.START_INSTANCES:
+        found = [attach]
+    elif launches_for_its_service(principal) and principal.account == key_account:
+        found = [_statement(SID_USE, USE_ACTIONS, None), attach]
+    else:
+        via = {"StringEquals": {"kms:ViaService": via_service(key_region, principal.partition)}}
+        found = [_statement(SID_USE_VIA_EC2, USE_ACTIONS, via), attach]
+    for stmt in found:
         stmt["Principal"] = {"AWS": [principal.arn]}
-    return [use, attach]
+    return found
 
 
 def _statement(
@@ -154,7 +163,11 @@ class PolicyChange:
 
 
 def add_principal(
-    policy: Mapping[str, Any], principal: Principal, key_account: str, key_region: str
+    policy: Mapping[str, Any],
+    principal: Principal,
+    key_account: str,
+    key_region: str,
+    kind: LaunchKind = LaunchKind.RUN_INSTANCES,
 ) -> PolicyChange:
     """Add ``principal`` to this tool's statements, creating them if needed.
 
@@ -165,7 +178,7 @@ def add_principal(
     after = copy.deepcopy(dict(policy))
     items = statements(after)
     changed: list[str] = []
-    for wanted in tool_statements(principal, key_account, key_region):
+    for wanted in tool_statements(principal, key_account, key_region, kind):
         existing = [s for s in items if s.get("Sid") == wanted["Sid"]]
         if len(existing) > 1:
             raise PolicyError(

@@ -11,7 +11,18 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo, PlannedChange
+from remediator.model import (
+    AutoScalingGroup,
+    Devices,
+    Fleet,
+    Grant,
+    IdentityPolicies,
+    Instance,
+    KeyInfo,
+    LaunchSpec,
+    PlannedChange,
+    SpotRequest,
+)
 
 
 class AwsError(RuntimeError):
@@ -86,21 +97,54 @@ class AwsPort(Protocol):
 
     def principal_exists(self, principal_arn: str) -> bool: ...
 
+    def identity_policies(self, principal_arn: str) -> IdentityPolicies | None:
+        """A role's or user's identity policies and boundary; None when it does not exist."""
+        ...
+
+    # EC2, EBS, SSM, Auto Scaling and CloudTrail reads of identification (``identify.py``).
+    # ``launch_template``, ``launch_configuration``, ``ssm_parameter`` and ``launch_record``
+    # raise ``AccessDenied``/``NotFound`` where what they read is unreadable or gone; the
+    # others answer None or empty for what no longer exists.
+
     def describe_instance(self, instance_id: str) -> Instance | None: ...
 
-    def volume_keys(self, volume_ids: tuple[str, ...]) -> list[str]: ...
+    def volume_keys(self, volume_ids: tuple[str, ...]) -> Devices | None:
+        """Keys of the volumes; None when none of them exists any more."""
+        ...
 
-    def image_keys(self, image_id: str) -> list[str]: ...
+    def volume_instance(self, volume_id: str) -> str | None:
+        """The instance a volume is attached to, if it still exists and is attached."""
+        ...
 
-    def launch_template_keys(self, template: dict[str, str]) -> tuple[list[str], str | None]: ...
+    def image_keys(self, image_id: str) -> Devices: ...
 
-    def launch_configuration(self, name: str) -> tuple[list[str], str | None]: ...
+    def launch_template(self, template: dict[str, str]) -> LaunchSpec: ...
+
+    def launch_configuration(self, name: str) -> LaunchSpec: ...
+
+    def ssm_parameter(self, name: str) -> str: ...
+
+    def ebs_encryption_by_default(self) -> bool: ...
+
+    def ebs_default_key(self) -> str: ...
 
     def autoscaling_group(self, name: str) -> AutoScalingGroup | None: ...
 
     def failed_scaling_activity(self, group_name: str) -> dict[str, Any] | None: ...
 
-    def launch_record(self, instance_id: str) -> dict[str, Any] | None: ...
+    def fleet(self, fleet_id: str) -> Fleet | None: ...
+
+    def spot_fleet_request(self, request_id: str) -> SpotRequest | None: ...
+
+    def spot_instance_request(self, request_id: str) -> SpotRequest | None: ...
+
+    def launch_record(
+        self, resource_id: str, event_names: tuple[str, ...]
+    ) -> dict[str, Any] | None:
+        """The latest CloudTrail record of one of ``event_names`` that names the resource."""
+        ...
+
+    def send_message(self, queue_url: str, body: str, delay_seconds: int) -> None: ...
 
     def publish(
         self, topic_arn: str, subject: str, message: str, outcome: str, *, email: str | None = None

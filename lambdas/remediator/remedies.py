@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from remediator.access import Access, evaluate
 from remediator.assess import read_grants
+from remediator.authorization import Blocker
 from remediator.config import RemediatorConfig
 from remediator.decision import (
     Action,
@@ -26,14 +26,16 @@ from remediator.decision import (
     Facts,
     GrantPlan,
     decide,
+    grant_denied_fix,
+    launch_verdict,
     policy_diff,
     suggested_fix,
+    write_denied_fix,
 )
 from remediator.model import KeyInfo, PlannedChange
 from remediator.outcomes import Outcome
 from remediator.policy import (
     ADMIN_ACTIONS,
-    LAUNCH_ACTIONS,
     admin_actions_granted,
     parse_policy,
     render,
@@ -51,7 +53,12 @@ def no_change(decision: Decision) -> Result:
     """The result of a decision that changes nothing."""
     if decision.action is Action.NOTHING:
         return Result(Outcome.ALREADY_ALLOWED, decision.reason)
-    return Result(Outcome.REFUSED, decision.reason, suggested_fix=decision.suggested_fix)
+    outcome = (
+        Outcome.BLOCKED_ELSEWHERE
+        if decision.action is Action.BLOCKED_ELSEWHERE
+        else Outcome.REFUSED
+    )
+    return Result(outcome, decision.reason, suggested_fix=decision.suggested_fix)
 
 
 def planned_changes(decision: Decision) -> dict[str, Any]:
@@ -77,7 +84,15 @@ class Remedies:
             if self.state.serializes_writes:
                 # Read-modify-write under the lock: another invocation may have changed the
                 # policy, made the grant, or spent the hourly cap while this one waited.
-                facts = self._refresh(facts)
+                try:
+                    facts = self._refresh(facts)
+                except AccessDenied as err:
+                    # The policy changed while this one waited, and no longer lets it read.
+                    return Result(
+                        Outcome.REFUSED,
+                        f"KMS denied GetKeyPolicy to this account: {err}",
+                        suggested_fix=write_denied_fix(facts, "kms:GetKeyPolicy"),
+                    )
                 decision = decide(facts, self.config)
             if decision.action is Action.PUT_KEY_POLICY:
                 return self._key_policy(event_id, facts, decision)
@@ -111,6 +126,11 @@ class Remedies:
         assert text is not None  # decide() refused or chose a grant otherwise
         added = policy_diff(change)
         result = Result(Outcome.REMEDIATED, decision.reason, remedy=KEY_POLICY)
+        if decision.still_needed:
+            # The key's side was needed but is not enough: say what else must change, and where.
+            result = replace(
+                result, outcome=Outcome.BLOCKED_ELSEWHERE, suggested_fix=decision.suggested_fix
+            )
         problem = vet(self.aws, text, added)
         if problem:
             return replace(
@@ -225,7 +245,7 @@ class Remedies:
                 result,
                 outcome=Outcome.REFUSED,
                 reason=_REFUSALS[planned.remedy].format(verb=verb, err=err),
-                suggested_fix=suggested_fix(facts),
+                suggested_fix=_refused_fix(facts, planned, denied=isinstance(err, AccessDenied)),
             )
         except AwsError as err:
             # Whether KMS applied it is unknown: look now, and leave it to the next
@@ -251,6 +271,21 @@ _REFUSALS = {
     KEY_POLICY: "KMS {verb} the new policy: {err}",
     GRANT: "KMS {verb} CreateGrant from this account: {err}",
 }
+
+
+def _refused_fix(facts: Facts, planned: PlannedChange, *, denied: bool) -> dict[str, Any]:
+    """What a key administrator must do when KMS refused the write: for a denied CreateGrant,
+    the statements that permit exactly this grant; for a denied PutKeyPolicy, the statements to
+    add by hand and what to let the remediator do."""
+    if not denied:
+        return suggested_fix(facts)
+    if planned.remedy == GRANT:
+        record = planned.planned
+        plan = GrantPlan(
+            planned.key_arn, record["grantee"], tuple(record["operations"]), record["name"]
+        )
+        return grant_denied_fix(facts, plan)
+    return write_denied_fix(facts, "kms:PutKeyPolicy")
 
 
 def plan_record(plan: GrantPlan) -> dict[str, Any]:
@@ -279,10 +314,11 @@ def vet(aws: AwsPort, policy_text: str, added: list[dict[str, Any]]) -> str | No
 
 def verify_key_policy(facts: Facts, after: dict[str, Any]) -> str | None:
     """The problem with the policy read back after PutKeyPolicy, or None when it holds: the
-    launch is allowed, and every statement the tool did not write is as it was."""
+    launch is allowed (or, for a principal of another account, the key's side of it is), and
+    every statement the tool did not write is as it was."""
     assert facts.policy is not None
-    verdict = evaluate(after, facts.principal, LAUNCH_ACTIONS, facts.key.region)
-    if verdict.access is not Access.ALLOWED:
+    verdict = launch_verdict(replace(facts, policy=after))
+    if not verdict.allowed and verdict.blocker is not Blocker.OTHER_ACCOUNT_IDENTITY:
         return verdict.detail
     if not same_untouched_parts(facts.policy, after):
         # Compared exactly (exact_json.same): a changed number, a boolean become a string, a

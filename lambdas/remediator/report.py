@@ -90,10 +90,12 @@ class Report:
             Outcome.REMEDIATED: f"KMS key {key} now allows {who}",
             Outcome.ALREADY_ALLOWED: f"KMS key {key} already allows {who}",
             Outcome.REFUSED: f"Not fixed: KMS key {key} for {who}",
+            Outcome.BLOCKED_ELSEWHERE: f"Blocked outside KMS key {key} for {who}",
             Outcome.DRY_RUN: f"Would fix KMS key {key} for {who}",
             Outcome.FAILED: f"FAILED to fix KMS key {key} for {who}",
             Outcome.IGNORED: "Ignored event",
             Outcome.FOLDED: f"Event joined the incident of KMS key {key} and {who}",
+            Outcome.PENDING: f"Pending: looking again for who launched {self.instance_id}",
         }
         return f"[{SERVICE_NAME}] {verbs[self.outcome]}"[:MAX_SUBJECT]
 
@@ -109,11 +111,13 @@ def summary(reports: list[Report]) -> dict[str, Any]:
 _SEVERITY = {
     Outcome.IGNORED: 0,
     Outcome.FOLDED: 0,
+    Outcome.PENDING: 0,
     Outcome.ALREADY_ALLOWED: 1,
     Outcome.DRY_RUN: 2,
     Outcome.REMEDIATED: 3,
-    Outcome.REFUSED: 4,
-    Outcome.FAILED: 5,
+    Outcome.BLOCKED_ELSEWHERE: 4,
+    Outcome.REFUSED: 5,
+    Outcome.FAILED: 6,
 }
 
 

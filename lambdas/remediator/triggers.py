@@ -12,6 +12,7 @@ from remediator.arns import Principal
 MAX_FIELD_LENGTH = 4096
 CLIENT_INTERNAL_ERROR = "Client.InternalError"
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}\Z")
+_VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}\Z")
 _ASG_NAME = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 
 # Every copy of one failure shares the first of these that the event has (cross-account
@@ -48,6 +49,7 @@ class KmsCallDenied:
     message_key_arn: str | None  # the key ARN named in errorMessage, if any
     instance_id: str | None  # from a CreateGrant's ec2-infrastructure grantee
     problem: str | None = None  # why this event cannot be acted on
+    volume_id: str | None = None  # the EBS volume in the request's encryption context
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ def short(value: object) -> str:
 
 def is_instance_id(value: object) -> bool:
     return isinstance(value, str) and bool(_INSTANCE_ID.match(value))
+
+
+def is_volume_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_VOLUME_ID.match(value))
 
 
 def is_group_name(value: object) -> bool:

@@ -8,10 +8,16 @@ launch templates, groups and instances left in the failed state. It then creates
 EventBridge rules of ``remediator.patterns.RULES`` (exactly those patterns), each with an SQS
 target, puts the real-shaped fixture events of ``tests/events`` on the default bus, and runs the
 remediator on what the rules deliver. It prints a table (case -> key and principal -> outcome ->
-change), the SNS notifications an operator received, and a diff of every changed key policy.
+change -> the oracle's verdict), the SNS notifications an operator received, and a diff of every
+changed key policy. The oracle (``tests/support/oracle.py``, an evaluator written elsewhere) says
+whether AWS would now authorize every KMS call of the case's launch; a case ends as expected only
+if it agrees with the outcome: allowed after ``remediated`` or ``already_allowed``, denied after
+anything else.
 
-Besides cases 1-6, the EC2 state-change and the Auto Scaling launch-failure paths, it sends
-controls: an AWS-managed key (must be refused), a capacity failure (ignored), and three events
+Besides cases 1-6, the EC2 state-change and the Auto Scaling launch-failure paths, it sends a
+Karpenter-style launch (the controller role's GenerateDataKeyWithoutPlaintext denied for a volume
+of an instant EC2 Fleet's instance) and a group whose volumes use the account's default EBS key
+(encrypted without a key id), and controls: an AWS-managed key (must be refused), a capacity failure (ignored), and three events
 no rule may deliver. Each case has its own principal where the fixture allows it (case 3's role
 and case 4's user are renamed by plain replacement), so that breaking a case breaks only that
 case; the EC2 and Auto Scaling paths use the group's default service-linked role (moto reports
@@ -58,9 +64,10 @@ from remediator.outcomes import Outcome
 from remediator.patterns import RULES
 from remediator.pipeline import RemediationFailed, Remediator
 from remediator.ports import AwsPort
-from tests.support import moto_cross_account
+from tests.support import moto_cross_account, moto_ebs_default_key
 from tests.support import world as w
 from tests.support.emulator import EmulatorServer
+from tests.support.kms_authorization import key_owner_policy, remediator_role, verdicts
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, REGION, World, load_event
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_EMULATOR = 0, 1, 2, 3
@@ -87,6 +94,7 @@ class Row:
     fixture: str
     expected: str  # an Outcome value, or NOT_DELIVERED
     expected_rule: str | None
+    launch: str | None = None  # the oracle's kind of launch (oracle.LAUNCH_CALLS)
     key_arn: str | None = None
     principal_arn: str | None = None
     replacements: dict[str, str] = field(default_factory=dict)
@@ -96,6 +104,22 @@ class Row:
     policy_before: dict[str, Any] | None = None
     policy_after: dict[str, Any] | None = None
     grants_after: list[dict[str, Any]] = field(default_factory=list)
+    oracle: dict[str, bool] | None = None  # the oracle's verdict per KMS call, after the run
+
+    @property
+    def oracle_text(self) -> str:
+        if self.oracle is None:
+            return "-"
+        refused = [call.split(":", 1)[1] for call, ok in self.oracle.items() if not ok]
+        return "allowed" if not refused else f"denied ({', '.join(refused)})"
+
+    @property
+    def oracle_agrees(self) -> bool:
+        """After remediated or already_allowed every call is allowed; otherwise one is not."""
+        if self.oracle is None:
+            return True
+        fixed = {r.outcome for r in self.reports} <= {Outcome.REMEDIATED, Outcome.ALREADY_ALLOWED}
+        return all(self.oracle.values()) is (fixed and bool(self.reports))
 
     @property
     def outcome(self) -> str:
@@ -106,7 +130,9 @@ class Row:
     @property
     def as_expected(self) -> bool:
         rule_ok = self.delivered_by == ([self.expected_rule] if self.expected_rule else [])
-        return rule_ok and self.outcome == self.expected and self.change_visible
+        return (
+            rule_ok and self.outcome == self.expected and self.change_visible and self.oracle_agrees
+        )
 
     @property
     def change_visible(self) -> bool:
@@ -216,6 +242,7 @@ def build_rows() -> list[Row]:
             "case1_asg_slr_create_grant_access_denied.json",
             remediated,
             grant,
+            "asg",
         ),
         Row(
             "case2",
@@ -223,6 +250,7 @@ def build_rows() -> list[Row]:
             "case2_asg_custom_slr_create_grant_access_denied_exception.json",
             remediated,
             grant,
+            "asg",
         ),
         Row(
             "case3",
@@ -230,13 +258,15 @@ def build_rows() -> list[Row]:
             "case3_cross_account_asg_create_grant.json",
             remediated,
             grant,
+            "asg",
         ),
         Row(
             "case4",
             "user, AMI copied with another account's key",
             "case4_copied_ami_user_create_grant.json",
-            remediated,
+            refused,  # both sides must allow across accounts: the fix is for two administrators
             grant,
+            "run",
         ),
         Row(
             "case5",
@@ -244,6 +274,7 @@ def build_rows() -> list[Row]:
             "case5_user_start_instances_create_grant.json",
             remediated,
             grant,
+            "start",
         ),
         Row(
             "case6",
@@ -251,6 +282,7 @@ def build_rows() -> list[Row]:
             "case6_saas_scheduler_role_create_grant.json",
             remediated,
             grant,
+            "start",
         ),
         Row(
             "ec2-state",
@@ -258,6 +290,7 @@ def build_rows() -> list[Row]:
             "ec2_state_change_stopped.json",
             remediated,
             state,
+            "asg",
         ),
         Row(
             "asg-launch",
@@ -265,6 +298,23 @@ def build_rows() -> list[Row]:
             "asg_launch_unsuccessful_client_internal_error.json",
             remediated,
             asg,
+            "asg",
+        ),
+        Row(
+            "karpenter",
+            "Karpenter controller role (CreateFleet), denied data key",
+            "karpenter_controller_role_generate_data_key_without_plaintext.json",
+            remediated,
+            grant,
+            "run",
+        ),
+        Row(
+            "default-key",
+            "Auto Scaling volume on the account's default EBS key",
+            "asg_launch_unsuccessful_client_internal_error.json",
+            remediated,
+            asg,
+            "asg",
         ),
         Row(
             "aws-managed",
@@ -272,6 +322,7 @@ def build_rows() -> list[Row]:
             "case5_user_start_instances_create_grant.json",
             refused,
             grant,
+            "start",
         ),
         Row(
             "asg-capacity",
@@ -332,7 +383,10 @@ def provision(world: World, rows: list[Row], clock: Clock) -> None:
 
     asg_case(by_case["case1"], world.key(), slr, "case1-asg")
     asg_case(by_case["case2"], world.key(), slr_web, "case2-asg")
-    asg_case(by_case["case3"], world.key(OTHER_ACCOUNT), slr_xacct, "case3-asg")
+    # The key owner lets this account describe its key and grant exactly the launch's
+    # operations to the launcher (what the remediator suggests to a key owner, fixes.py).
+    case3_key = world.key(OTHER_ACCOUNT, key_owner_policy(OTHER_ACCOUNT, *let_grant(slr_xacct)))
+    asg_case(by_case["case3"], case3_key, slr_xacct, "case3-asg")
     # Case 3's fixture names the default role; here the group uses its own custom-suffix one.
     by_case["case3"].replacements["AWSServiceRoleForAutoScaling"] = (
         "AWSServiceRoleForAutoScaling_xacct"
@@ -371,11 +425,68 @@ def provision(world: World, rows: list[Row], clock: Clock) -> None:
     row.edit = no_instance
     done(row, key, slr, f"group {w.SAMPLE_GROUP} whose launch template uses the key")
 
+    row, key = by_case["karpenter"], world.key()
+    world.role("KarpenterControllerRole-prod")
+    template = world.launch_template(key, "karpenter-lt")
+    fleet = world.fleet(template, "instant")
+    instance_id = world.launched_instance(
+        template_id=template, tags={"aws:ec2:fleet-id": fleet}, stopped=True
+    )
+    volume = world.volume_of(instance_id)
+    row.replacements = {w.SAMPLE_KEY_ARN: key, w.SAMPLE_VOLUME_ID: volume}
+    done(row, key, w.KARPENTER_ROLE_ARN, f"instant fleet {fleet}, {instance_id}, {volume}")
+
+    row, key = by_case["default-key"], world.key()
+    world.ebs_default_key(key)
+    nokey = world.template_from("default-key-lt", world.template_data(None))
+    world.group(
+        "default-key-asg", LaunchTemplate={"LaunchTemplateId": nokey, "Version": "$Default"}
+    )
+
+    def default_key_group(event: dict[str, Any]) -> None:
+        event["detail"]["AutoScalingGroupName"] = "default-key-asg"
+        event["detail"]["EC2InstanceId"] = ""
+
+    row.edit = default_key_group
+    done(
+        row,
+        key,
+        slr,
+        "the account's default EBS key; group default-key-asg encrypts without a key id",
+    )
+
     row, key = by_case["aws-managed"], world.key()
     world.set_key(key, manager="AWS")
     carol = world.user("ops-carol")
     row.replacements = {w.SAMPLE_KEY_ARN: key, "ops-alice": "ops-carol"}
     done(row, key, carol, "AWS-managed (its policy cannot be edited)")
+
+
+def let_grant(grantee: str) -> list[dict[str, Any]]:
+    """A key owner's statements that let this account describe the key and create exactly the
+    launcher's grant: no kms:GrantIsForAWSResource (the grant is for a role)."""
+    root = f"arn:aws:iam::{ACCOUNT}:root"
+    operations = ["Decrypt", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"]
+    return [
+        {
+            "Sid": "LetAccountGrantItsLauncher",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:GranteePrincipal": grantee},
+                "ForAllValues:StringEquals": {"kms:GrantOperations": [*operations, "CreateGrant"]},
+            },
+        },
+        {
+            "Sid": "LetAccountDescribeKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+        },
+    ]
 
 
 # --- EventBridge -----------------------------------------------------------------------------
@@ -460,20 +571,21 @@ def change_text(row: Row) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("case", "detected key", "principal", "outcome", "change")
+    header = ("case", "detected key", "principal", "outcome", "oracle", "change")
     lines = []
     for row in rows:
         report = row.reports[0] if row.reports else None
         key = short_key(report.key_arn if report and report.key_arn else None)
         who = short_principal(report.principal_arn if report else None)
         mark = "" if row.as_expected else f" <-- expected {row.expected}"
-        lines.append((row.case, key, who, row.outcome + mark, change_text(row)))
-    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(4)]
+        oracle = row.oracle_text + ("" if row.oracle_agrees else " <-- disagrees")
+        lines.append((row.case, key, who, row.outcome + mark, oracle, change_text(row)))
+    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(5)]
     print()
-    print("  ".join(h.ljust(widths[i]) for i, h in enumerate(header[:4])) + "  " + header[4])
+    print("  ".join(h.ljust(widths[i]) for i, h in enumerate(header[:5])) + "  " + header[5])
     print("  ".join("-" * width for width in widths) + "  " + "-" * 6)
     for line in lines:
-        print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(line[:4])) + "  " + line[4])
+        print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(line[:5])) + "  " + line[5])
 
 
 def print_notifications(notes: list[dict[str, Any]]) -> None:
@@ -565,16 +677,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(rows: list[Row], broken: str | None, clock: Clock) -> int:
     moto_cross_account.install()
+    moto_ebs_default_key.install()
     world = World()
     try:
         provision(world, rows, clock)
+        issuer = remediator_role(world, [f"arn:aws:kms:{REGION}:{OTHER_ACCOUNT}:key/*"])
         queues = create_rules(world, clock)
         topic, inbox = world.notifications_topic()
     except Exception as err:  # noqa: BLE001 (any provisioning error ends the demo, exit 3)
         print(f"error: could not provision the cases in the emulator: {err!r}", file=sys.stderr)
         return EXIT_EMULATOR
 
-    principals = sorted({r.principal_arn for r in rows if r.expected == "remediated"} - {None})
+    # Every case's principal: what a case ends with is the engine's decision, not the allowlist's.
+    principals = sorted({r.principal_arn for r in rows} - {None})
     removed = None
     if broken:
         row = next(r for r in rows if r.case == broken)
@@ -608,6 +723,8 @@ def run(rows: list[Row], broken: str | None, clock: Clock) -> int:
         if row.key_arn:
             row.policy_after = world.policy(row.key_arn)
             row.grants_after = world.grants(row.key_arn)
+        if row.key_arn and row.principal_arn and row.launch and row.delivered_by:
+            row.oracle = verdicts(world, row.principal_arn, row.key_arn, row.launch, issuer)
         via = ", ".join(row.delivered_by) or "no rule"
         verdict = "ok" if row.as_expected else f"UNEXPECTED (expected {row.expected})"
         clock.say(f"{row.case:<12} {row.title}: {via} -> {row.outcome} [{verdict}]")

@@ -52,16 +52,21 @@ def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
     assert result.stderr == ""
 
 
-def table_outcomes(output: str) -> dict[str, str]:
-    """case -> the outcome column of the printed table (with any '<-- expected' marker)."""
+def table_column(output: str, index: int) -> dict[str, str]:
+    """case -> one column of the printed table (3: the outcome, with any '<-- expected' marker;
+    4: the oracle's verdict)."""
     rows = {}
     cases = [row.case for row in demo.build_rows()]
     for line in output.splitlines():
         first = line.split("  ", 1)[0]
         if first in cases:  # table rows (progress lines start with the clock)
             columns = re.split(r"\s{2,}", line.strip())
-            rows[first] = columns[3]
+            rows[first] = columns[index]
     return rows
+
+
+def table_outcomes(output: str) -> dict[str, str]:
+    return table_column(output, 3)
 
 
 @pytest.mark.server
@@ -76,15 +81,32 @@ def test_demo_ends_every_case_as_expected() -> None:
     assert f"OK: all {len(expected)} cases ended as expected." in result.stdout
     assert "NOT AS EXPECTED" not in result.stdout
 
+    # And the oracle agrees with every outcome: AWS would now authorize each remediated
+    # launch's KMS calls, and still refuse the refused ones
+    all_calls = "CreateGrant, Decrypt, GenerateDataKeyWithoutPlaintext, ReEncryptFrom, ReEncryptTo"
+    assert table_column(result.stdout, 4) == {
+        **{case: "allowed" for case, outcome in expected.items() if outcome == "remediated"},
+        "case4": f"denied ({all_calls})",
+        "aws-managed": "denied (CreateGrant)",
+        **{case: "-" for case in ("asg-capacity", "grant-ok", "decrypt", "running")},
+    }
+    assert "disagrees" not in result.stdout
+
     # And the operators received one notification per delivered, non-ignored case
-    assert "Notifications received on the operators' topic (9):" in result.stdout
-    assert result.stdout.count("\n  remediated ") == 8
-    assert "Not fixed: KMS key" in result.stdout  # the AWS-managed control
+    assert "Notifications received on the operators' topic (11):" in result.stdout
+    assert result.stdout.count("\n  remediated ") == 9
+    assert "Not fixed: KMS key" in result.stdout  # the AWS-managed control and case 4
+    # And the Karpenter-style and default-EBS-key launches are fixed for their principals
+    assert "now allows KarpenterControllerRole-prod" in result.stdout
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line[:1].isalpha()}
+    assert "KarpenterControllerRole-prod" in rows["karpenter"]
+    assert "+KmsLaunchRemediatorUseViaEc2" in rows["karpenter"]
+    assert "AWSServiceRoleForAutoScaling " in rows["default-key"]
 
     # And every change is shown: a policy diff per key-policy change, a grant per grant
-    assert result.stdout.count("--- key policy (before)") == 6
+    assert result.stdout.count("--- key policy (before)") == 8
     assert '+      "Sid": "KmsLaunchRemediatorUseViaEc2"' in result.stdout
-    assert result.stdout.count("key policy  unchanged") == 2
+    assert result.stdout.count("key policy  unchanged") == 1
     assert re.search(r"Elapsed: \d+\.\ds", result.stdout)
     assert "moto server stopped" in result.stdout
 

@@ -38,6 +38,8 @@ FIXTURE_EXPECTATIONS: dict[str, set[str]] = {
     "copied_ami_user_reencrypt.json": {KMS},
     "saas_scheduler_role_describe_key.json": {KMS},
     "spot_slr_create_grant.json": {KMS},
+    "ec2_fleet_slr_create_grant.json": {KMS},
+    "spot_fleet_slr_create_grant.json": {KMS},
     # The rule selects every denied launch call; the parser ignores those AWS did not make.
     "laptop_user_create_grant_for_spot_slr.json": {KMS},
     "kms_decrypt_access_denied.json": {KMS},

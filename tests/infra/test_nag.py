@@ -69,8 +69,19 @@ def test_nag_suppressions_are_exactly_the_reviewed_ones() -> None:
                 engine_policy,
                 "AwsSolutions-IAM5",
                 (
+                    "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/*",
+                    "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>::parameter/aws/service/*",
+                ),
+            ),
+            (
+                engine_policy,
+                "AwsSolutions-IAM5",
+                (
                     "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
                     "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*",
+                    "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:group/*",
+                    "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:policy/*",
+                    "Resource::arn:<AWS::Partition>:iam::aws:policy/*",
                 ),
             ),
             (engine_policy, "AwsSolutions-IAM5", (f"Resource::{WILDCARD_KEYS}",)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -35,6 +36,10 @@ def allowlisted() -> Synthesized:
 
 def _actions(statement: dict[str, Any]) -> set[str]:
     return set(as_list(statement["Action"]))
+
+
+def _canonical(statement: dict[str, Any]) -> str:
+    return json.dumps(statement, sort_keys=True)
 
 
 def _granting(synthesized: Synthesized, action: str) -> list[dict[str, Any]]:
@@ -154,6 +159,31 @@ def test_principal_reads_scoped_to_this_accounts_roles_and_users(default: Synthe
         assert as_list(statements[0]["Resource"]) == expected
 
 
+def test_identity_policy_reads_scoped_to_this_accounts_groups_and_managed_policies(
+    default: Synthesized,
+) -> None:
+    # Given this account's group ARNs, and managed policy ARNs of this account and of AWS
+    stack = default.stack
+
+    def arn(resource: str, account: str | None = None) -> Any:
+        return default.resolve(
+            stack.format_arn(
+                service="iam", region="", account=account, resource=resource, resource_name="*"
+            )
+        )
+
+    # When finding the statements that grant the group and managed-policy reads
+    for actions, expected in (
+        (permissions.GROUP_READ_ACTIONS, [arn("group")]),
+        (permissions.MANAGED_POLICY_READ_ACTIONS, [arn("policy"), arn("policy", "aws")]),
+    ):
+        for action in actions:
+            statements = _granting(default, action)
+            # Then each is granted once, there only
+            assert len(statements) == 1, action
+            assert as_list(statements[0]["Resource"]) == expected, action
+
+
 def test_every_declared_engine_action_is_granted(allowlisted: Synthesized) -> None:
     # Given every action the engine's adapter declares
     declared = (
@@ -162,6 +192,10 @@ def test_every_declared_engine_action_is_granted(allowlisted: Synthesized) -> No
         | set(permissions.KEY_DESCRIBE_ACTIONS)
         | set(permissions.UNSCOPED_READ_ACTIONS)
         | set(permissions.PRINCIPAL_READ_ACTIONS)
+        | set(permissions.GROUP_READ_ACTIONS)
+        | set(permissions.MANAGED_POLICY_READ_ACTIONS)
+        | set(permissions.PARAMETER_READ_ACTIONS)
+        | set(permissions.RECHECK_SEND_ACTIONS)
         | set(permissions.STATE_TABLE_ACTIONS)
     )
     # When collecting the granted actions (with both allowlists)
@@ -232,20 +266,64 @@ def test_dynamodb_item_calls_only_on_the_state_table(default: Synthesized) -> No
     ]
 
 
-def test_dlq_access_is_sending_only(default: Synthesized) -> None:
-    # Given the remediator's dead-letter queue
+def test_sqs_access_is_sending_to_the_dlq_and_the_recheck_queue_and_reading_rechecks(
+    default: Synthesized,
+) -> None:
+    # Given the remediator's dead-letter queue and its re-check queue
     dlq = default.resolve(default.stack.remediator.dlq.queue_arn)
+    recheck = default.resolve(default.stack.recheck.queue.queue_arn)
     # When finding the statements that allow sqs actions
     sqs = [s for s in allow_statements(default) if any(a.startswith("sqs:") for a in _actions(s))]
-    # Then the function may only send to it (Lambda's on-failure destination), not read it
-    assert sqs == [
-        {
-            "Sid": "SendFailedInvocationsToTheDlq",
-            "Effect": "Allow",
-            "Action": "sqs:SendMessage",
-            "Resource": dlq,
-        }
+    # Then the function may only send to the DLQ (Lambda's on-failure destination), send its
+    # re-checks, and read the re-check queue through its event source mapping
+    assert sorted(sqs, key=_canonical) == sorted(
+        [
+            {
+                "Sid": "SendFailedInvocationsToTheDlq",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": dlq,
+            },
+            {
+                "Sid": "SendRechecks",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": recheck,
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                ],
+                "Resource": recheck,
+            },
+        ],
+        key=_canonical,
+    )
+    assert permissions.RECHECK_SEND_ACTIONS == ("sqs:SendMessage",)
+
+
+def test_ami_parameters_read_only_in_this_account_and_awss_public_ones(
+    default: Synthesized,
+) -> None:
+    # Given this account's parameters and AWS's public ones (resolve:ssm: AMIs)
+    stack = default.stack
+    expected = [
+        default.resolve(stack.format_arn(service="ssm", resource="parameter", resource_name="*")),
+        default.resolve(
+            stack.format_arn(
+                service="ssm", account="", resource="parameter", resource_name="aws/service/*"
+            )
+        ),
     ]
+    # When finding the statements that grant ssm actions
+    ssm = [s for s in allow_statements(default) if any(a.startswith("ssm:") for a in _actions(s))]
+    # Then one statement grants exactly GetParameter, there only
+    assert [(s["Action"], as_list(s["Resource"])) for s in ssm] == [("ssm:GetParameter", expected)]
 
 
 def test_kms_use_of_the_topic_key_only(default: Synthesized) -> None:

@@ -223,7 +223,8 @@ def test_diagnose_user_start_instances_takes_principal_from_cloudtrail(
     )
     assert finding.grants == []
 
-    # And the fix: the via-EC2 statements, applied by the remediator or suggested by it
+    # And the fix for a StartInstances: only CreateGrant for AWS resources (its volumes exist),
+    # applied by the remediator or suggested by it
     assert finding.outcome == outcome
     assert finding.fix["action"] == fix_action
     if allowlisted:
@@ -233,7 +234,7 @@ def test_diagnose_user_start_instances_takes_principal_from_cloudtrail(
         assert finding.reason == "the principal is not in the allowlist (allow.principals)"
         sids = [s["Sid"] for s in finding.fix["suggested_fix"]["key_policy_statements"]]
         assert "the remediator would not apply it; to fix it by hand" in result.text()
-    assert sids == ["KmsLaunchRemediatorUseViaEc2", "KmsLaunchRemediatorAttach"]
+    assert sids == ["KmsLaunchRemediatorAttach"]
 
     # And nothing was written
     assert snapshot(world, key) == before
@@ -346,10 +347,15 @@ def test_diagnose_reads_nothing_twice(world: World, aws: Recorder, target: str) 
     repeated = sorted({call for call in aws.calls if aws.calls.count(call) > 1})
     assert repeated == []
     reads = {"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants", "iam:GetRole"}
+    # The SLR's identity policies, read as any role's (GetRole also answers whether it exists)
+    reads |= {"iam:ListRolePolicies", "iam:ListAttachedRolePolicies"}
     reads |= {"sts:GetCallerIdentity", "autoscaling:DescribeAutoScalingGroups"}
     reads |= {"ec2:DescribeImages", "ec2:DescribeSnapshots"}
     if target == "instance":
         reads |= {"ec2:DescribeInstances", "ec2:DescribeVolumes"}
     else:
         reads |= {"autoscaling:DescribeScalingActivities", "ec2:DescribeLaunchTemplateVersions"}
+        # no volume to read: the AMI's unencrypted snapshot would use the default EBS key if
+        # encryption by default were on
+        reads |= {"ec2:GetEbsEncryptionByDefault"}
     assert set(aws.calls) == reads

@@ -1,21 +1,32 @@
 """The six cases of domain.md, judged by the oracle (tests/support/oracle.py) before and after
 the remediator runs: does AWS then authorize every KMS call the launch makes?
 
-The worlds are built as tests/integration/test_cases.py builds them. Where the oracle says the
-launch still fails after a "remediated", the test asserts that verdict and is named for it.
+The worlds are built as tests/integration/test_cases.py builds them. Across accounts, moto's KMS
+is made to refuse what AWS would refuse (tests/support/kms_authorization.py), so the engine
+meets the AccessDenied it would meet in AWS. Every outcome is checked against the oracle:
+after "remediated" every call is allowed; after any other outcome the launch still fails, and
+applying the suggested fix (as the key's or the principal's administrator would) makes it work.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.support import oracle
 from tests.support.allowlists import every_principal_of
+from tests.support.kms_authorization import (
+    add_statements,
+    allowed,
+    attach_inline,
+    denied,
+    enforced,
+    key_owner_policy,
+    remediator_role,
+    verdicts,
+)
 from tests.support.world import (
     ACCOUNT,
     OTHER_ACCOUNT,
@@ -27,120 +38,63 @@ from tests.support.world import (
 
 Run = Callable[..., list[Any]]
 
-ASG = "asg"
-START = "start"
-RUN = "run"
+ASG, START, RUN = "asg", "start", "run"
 LAUNCH_OPERATIONS = [
-    "CreateGrant",
     "Decrypt",
     "GenerateDataKeyWithoutPlaintext",
     "ReEncryptFrom",
     "ReEncryptTo",
+    "CreateGrant",
 ]
-USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
-FOR_AWS_RESOURCE = {"Bool": {"kms:GrantIsForAWSResource": True}}
-REMEDIATOR_ROLE = "KmsLaunchRemediatorFunctionRole"
+OTHER_KEYS = [f"arn:aws:kms:eu-west-1:{OTHER_ACCOUNT}:key/*"]
+CASE3 = "case3_cross_account_asg_create_grant.json"
+CASE4 = "case4_copied_ami_user_create_grant.json"
+CASE5 = "case5_user_start_instances_create_grant.json"
 
 
-def denied(kind: str) -> dict[str, bool]:
-    return dict.fromkeys(oracle.LAUNCH_CALLS[kind], False)
+def enforce(principals: list[str], keys: list[str], **extra: Any) -> dict[str, Any]:
+    return {"mode": "enforce", "allow": {"principals": principals, "keys": keys}, **extra}
 
 
-def allowed(kind: str) -> dict[str, bool]:
-    return dict.fromkeys(oracle.LAUNCH_CALLS[kind], True)
-
-
-def enforce(principals: list[str], keys: list[str]) -> dict[str, Any]:
-    return {"mode": "enforce", "allow": {"principals": principals, "keys": keys}}
-
-
-def emulator(world: World) -> oracle.ClientsFor:
-    """``account -> (service -> client)``, the calls made as that account."""
-
-    @contextlib.contextmanager
-    def clients_for(account: str) -> Iterator[Callable[[str], Any]]:
-        with world.account(account):
-            yield world.client
-
-    return clients_for
-
-
-def remediator_role(world: World, key_patterns: list[str]) -> str:
-    """The remediator's own role in this account, with the KMS permissions the stack gives it on
-    the allowlisted keys (README, "Security model"). It is who creates the cross-account grants."""
-    iam = world.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn: str = iam.create_role(
-        RoleName=REMEDIATOR_ROLE, AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    permissions = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:GetKeyPolicy"],
-                "Resource": key_patterns,
-            },
-            {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"},
-        ],
-    }
-    iam.put_role_policy(
-        RoleName=REMEDIATOR_ROLE, PolicyName="kms", PolicyDocument=json.dumps(permissions)
-    )
-    return arn
-
-
-def key_owner_policy(*extra: dict[str, Any]) -> dict[str, Any]:
-    """K's default policy plus ``extra`` statements."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            *extra,
-        ],
-    }
-
-
-def let_this_account_grant_to(grantee: str) -> list[dict[str, Any]]:
-    """What K must say before this account can grant ``grantee`` the launch's operations: a
+def let_this_account(grantee: str, *, describe: bool = True, grant: bool = True) -> list[Any]:
+    """What K says before this account can grant ``grantee`` the launch's operations: a
     CreateGrant without kms:GrantIsForAWSResource (the grant is for a role or user, not made by
     an AWS service), narrowed to that grantee and those operations, plus DescribeKey."""
     this_account = f"arn:aws:iam::{ACCOUNT}:root"
-    return [
-        {
-            "Sid": "LetAccountGrantItsLauncher",
-            "Effect": "Allow",
-            "Principal": {"AWS": this_account},
-            "Action": "kms:CreateGrant",
-            "Resource": "*",
-            "Condition": {
-                "StringEquals": {"kms:GranteePrincipal": grantee},
-                "ForAllValues:StringEquals": {"kms:GrantOperations": LAUNCH_OPERATIONS},
-            },
-        },
-        {
-            "Sid": "LetAccountDescribeKey",
-            "Effect": "Allow",
-            "Principal": {"AWS": this_account},
-            "Action": "kms:DescribeKey",
-            "Resource": "*",
-        },
-    ]
+    statements = []
+    if grant:
+        statements.append(
+            {
+                "Sid": "LetAccountGrantItsLauncher",
+                "Effect": "Allow",
+                "Principal": {"AWS": this_account},
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:GranteePrincipal": grantee},
+                    "ForAllValues:StringEquals": {"kms:GrantOperations": LAUNCH_OPERATIONS},
+                },
+            }
+        )
+    if describe:
+        statements.append(
+            {
+                "Sid": "LetAccountDescribeKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": this_account},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+            }
+        )
+    return statements
+
+
+@pytest.fixture
+def issuer(world: World) -> Iterator[str]:
+    """The remediator's role here, and moto's KMS refusing what AWS refuses it across accounts."""
+    arn = remediator_role(world, OTHER_KEYS)
+    with enforced(world, arn):
+        yield arn
 
 
 # --- same account: the key-policy fixes make the launch work --------------------------------
@@ -164,20 +118,20 @@ def test_oracle_case1_case2_slr_launch_allowed_after_key_policy_fix(
     config = enforce(
         [f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/*"], [key]
     )
-    assert oracle.check_launch(emulator(world), slr, key, ASG) == denied(ASG)
+    assert verdicts(world, slr, key, ASG) == denied(ASG)
 
     # When the remediator handles the failed CreateGrant
     [report] = run(event, config)
 
     # Then every KMS call of the Auto Scaling launch is authorized
     assert report.outcome == "remediated", report.reason
-    assert oracle.check_launch(emulator(world), slr, key, ASG) == allowed(ASG)
+    assert verdicts(world, slr, key, ASG) == allowed(ASG)
 
 
 @pytest.mark.parametrize(
     ("fixture", "make_principal"),
     [
-        ("case5_user_start_instances_create_grant.json", lambda w: w.user()),
+        (CASE5, lambda w: w.user()),
         ("case6_saas_scheduler_role_create_grant.json", lambda w: w.role("SaaSSchedulerRole")),
     ],
     ids=["case5-user-start-instances", "case6-third-party-scheduler-role"],
@@ -189,18 +143,19 @@ def test_oracle_case5_case6_start_allowed_after_key_policy_fix(
     key = world.key()
     principal = make_principal(world)
     event = load_event(fixture, {SAMPLE_KEY_ARN: key})
-    assert oracle.check_launch(emulator(world), principal, key, START) == denied(START)
+    assert verdicts(world, principal, key, START) == denied(START)
 
-    # When the remediator handles the CreateGrant EC2 made for StartInstances
+    # When the remediator handles the CreateGrant EC2 made (the KMS record does not say whether
+    # for RunInstances or StartInstances, so the fix covers RunInstances)
     [report] = run(event, enforce([principal], [key]))
 
     # Then StartInstances' grant is authorized, and so is a RunInstances with that key
     assert report.outcome == "remediated", report.reason
-    assert oracle.check_launch(emulator(world), principal, key, START) == allowed(START)
-    assert oracle.check_launch(emulator(world), principal, key, RUN) == allowed(RUN)
+    assert verdicts(world, principal, key, START) == allowed(START)
+    assert verdicts(world, principal, key, RUN) == allowed(RUN)
 
 
-def test_oracle_case5_identity_deny_blocks_launch_although_engine_reports_remediated(
+def test_oracle_case5_identity_deny_is_blocked_elsewhere_and_the_key_policy_untouched(
     world: World, run: Run
 ) -> None:
     # Given a user whose own IAM policy explicitly denies kms:CreateGrant (root-delegating key)
@@ -213,119 +168,194 @@ def test_oracle_case5_identity_deny_blocks_launch_although_engine_reports_remedi
     world.client("iam").put_user_policy(
         UserName="ops-alice", PolicyName="NoGrants", PolicyDocument=json.dumps(deny)
     )
-    event = load_event("case5_user_start_instances_create_grant.json", {SAMPLE_KEY_ARN: key})
+    before = world.policy(key)
+    event = load_event(CASE5, {SAMPLE_KEY_ARN: key})
 
     # When the remediator handles the failed CreateGrant
     [report] = run(event, enforce([user], [key]))
 
-    # Then the engine, which reads only the key policy, writes its statements and says
-    # "remediated"; AWS still denies the grant: an explicit Deny in any policy wins
-    assert report.outcome == "remediated", report.reason
-    assert oracle.check_launch(emulator(world), user, key, START) == denied(START)
+    # Then no key-policy statement could help, so none is written: the outcome names the Deny
+    # and where it is; AWS still denies the grant, as the oracle says
+    assert report.outcome == "blocked_elsewhere", report.reason
+    assert "inline policy NoGrants of user ops-alice" in report.reason
+    assert report.suggested_fix["blocked_by"] == "identity-policy"
+    assert world.policy(key) == before
+    assert verdicts(world, user, key, START) == denied(START)
 
 
-# --- cross account: what today's grant does and does not do ---------------------------------
+# --- cross account: the launcher's account (A) makes the grant, K must allow it -------------
 
 
-@pytest.mark.parametrize(
-    ("fixture", "make_principal", "kind"),
-    [
-        ("case3_cross_account_asg_create_grant.json", lambda w: w.autoscaling_slr(), ASG),
-        ("case4_copied_ami_user_create_grant.json", lambda w: w.user(), RUN),
-    ],
-    ids=["case3-asg-slr", "case4-user-copied-ami"],
-)
-def test_oracle_case3_case4_grant_alone_not_enough_without_key_owner_statement(
-    world: World, run: Run, fixture: str, make_principal: Any, kind: str
+def test_oracle_case3_describe_refused_until_key_owner_adds_the_suggested_statements(
+    world: World, run: Run, issuer: str
 ) -> None:
-    # Given a key of another account with its default policy, and a launcher here
+    # Given a key of another account with its default policy, and this account's Auto Scaling SLR
     key = world.key(OTHER_ACCOUNT)
-    principal = make_principal(world)
-    keys = [f"arn:aws:kms:eu-west-1:{OTHER_ACCOUNT}:key/*"]
-    issuer = remediator_role(world, keys)
-    event = load_event(fixture, {SAMPLE_OTHER_KEY_ARN: key})
-    clients = emulator(world)
-    assert oracle.check_launch(clients, principal, key, kind, grant_issuer=issuer) == denied(kind)
+    slr = world.autoscaling_slr()
+    event = load_event(CASE3, {SAMPLE_OTHER_KEY_ARN: key})
+    config = enforce(every_principal_of(ACCOUNT), OTHER_KEYS)
+    assert verdicts(world, slr, key, ASG, issuer) == denied(ASG)
 
-    # When the remediator here creates its grant on the key ARN (the emulator lets it)
-    [report] = run(event, enforce(every_principal_of(ACCOUNT), keys))
+    # When the remediator here handles the failure: K's policy lets it not even describe the key
+    [report] = run(event, config)
 
-    # Then AWS would have refused that CreateGrant: K's policy lets no principal of this account
-    # create grants, so the grant does not exist in AWS and every call of the launch is denied
-    assert report.outcome == "remediated", report.reason
-    policy, [grant] = oracle.read_key(clients, key, oracle.read_identity(clients, issuer))
-    assert grant.grantee == principal
-    assert not oracle.grant_creatable(grant, key, policy)
-    assert oracle.check_launch(clients, principal, key, kind, grant_issuer=issuer) == denied(kind)
+    # Then it is refused with the statements K must add (this account may describe the key and
+    # create exactly this grant; no GrantIsForAWSResource), nothing is made, the launch fails
+    assert report.outcome == "refused", report.reason
+    assert "may not describe key" in report.reason
+    assert world.grants(key) == []
+    assert verdicts(world, slr, key, ASG, issuer) == denied(ASG)
+    fix = report.suggested_fix
+    [grant_statement, describe_statement] = fix["key_policy_statements"]
+    assert grant_statement["Action"] == "kms:CreateGrant"
+    assert grant_statement["Condition"] == {
+        "StringEquals": {"kms:GranteePrincipal": slr},
+        "ForAllValues:StringEquals": {"kms:GrantOperations": LAUNCH_OPERATIONS},
+    }
+    assert describe_statement["Action"] == "kms:DescribeKey"
+
+    # And once K's administrator adds them, the same event makes the grant, and the launch works
+    add_statements(world, key, fix["key_policy_statements"])
+    [again] = run(event, config)
+    assert again.outcome == "remediated", again.reason
+    assert verdicts(world, slr, key, ASG, issuer) == allowed(ASG)
+
+
+def test_oracle_case3_create_grant_refused_with_the_exact_prerequisite(
+    world: World, run: Run, issuer: str
+) -> None:
+    # Given K lets this account describe its key but not create grants on it
+    slr = world.autoscaling_slr()
+    key = world.key(
+        OTHER_ACCOUNT, key_owner_policy(OTHER_ACCOUNT, *let_this_account(slr, grant=False))
+    )
+    event = load_event(CASE3, {SAMPLE_OTHER_KEY_ARN: key})
+    config = enforce(every_principal_of(ACCOUNT), OTHER_KEYS)
+
+    # When the remediator here tries the grant
+    [report] = run(event, config)
+
+    # Then KMS's AccessDenied is a refusal whose fix is the K-side statement permitting exactly
+    # this grant: this account, the launcher as grantee, the launch's operations, no
+    # GrantIsForAWSResource; plus DescribeKey
+    assert report.outcome == "refused", report.reason
+    assert "KMS denied CreateGrant" in report.reason
+    assert world.grants(key) == []
+    assert verdicts(world, slr, key, ASG, issuer) == denied(ASG)
+    statements = report.suggested_fix["key_policy_statements"]
+    assert statements == [
+        {
+            "Sid": f"AllowLaunchGrantsFrom{ACCOUNT}",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:GranteePrincipal": slr},
+                "ForAllValues:StringEquals": {"kms:GrantOperations": LAUNCH_OPERATIONS},
+            },
+        },
+        {
+            "Sid": f"AllowDescribeKeyFrom{ACCOUNT}",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+        },
+    ]
+
+    # And with it in K's policy, the grant is made and every call of the launch is authorized
+    add_statements(world, key, statements[:1])
+    [again] = run(event, config)
+    assert again.outcome == "remediated", again.reason
+    assert verdicts(world, slr, key, ASG, issuer) == allowed(ASG)
 
 
 @pytest.mark.parametrize(
-    ("fixture", "make_principal", "kind"),
+    ("fixture", "make_principal", "kind", "remedy"),
     [
-        ("case3_cross_account_asg_create_grant.json", lambda w: w.autoscaling_slr(), ASG),
-        ("case4_copied_ami_user_create_grant.json", lambda w: w.user(), RUN),
+        (CASE3, lambda w: w.autoscaling_slr(), ASG, "auto"),
+        (CASE4, lambda w: w.user(), RUN, "grant"),
     ],
-    ids=["case3-asg-slr", "case4-user-copied-ami"],
+    ids=["case3-asg-slr", "case4-user-copied-ami-remedy-grant"],
 )
 def test_oracle_case3_case4_grant_allows_launch_once_key_owner_lets_this_account_grant(
-    world: World, run: Run, fixture: str, make_principal: Any, kind: str
+    world: World, run: Run, issuer: str, fixture: str, make_principal: Any, kind: str, remedy: str
 ) -> None:
     # Given K's policy lets this account grant exactly the launch's operations to the launcher
     principal = make_principal(world)
-    key = world.key(OTHER_ACCOUNT, key_owner_policy(*let_this_account_grant_to(principal)))
-    keys = [f"arn:aws:kms:eu-west-1:{OTHER_ACCOUNT}:key/*"]
-    issuer = remediator_role(world, keys)
+    key = world.key(OTHER_ACCOUNT, key_owner_policy(OTHER_ACCOUNT, *let_this_account(principal)))
     event = load_event(fixture, {SAMPLE_OTHER_KEY_ARN: key})
-    clients = emulator(world)
-    assert oracle.check_launch(clients, principal, key, kind, grant_issuer=issuer) == denied(kind)
+    assert verdicts(world, principal, key, kind, issuer) == denied(kind)
 
     # When the remediator here creates its grant on the key ARN
-    [report] = run(event, enforce(every_principal_of(ACCOUNT), keys))
+    config = enforce(every_principal_of(ACCOUNT), OTHER_KEYS, remedy=remedy)
+    [report] = run(event, config)
 
     # Then the grant is one AWS would create, and it authorizes every call of the launch
     assert report.outcome == "remediated", report.reason
-    assert oracle.check_launch(clients, principal, key, kind, grant_issuer=issuer) == allowed(kind)
+    assert verdicts(world, principal, key, kind, issuer) == allowed(kind)
+    if kind == RUN:  # a grant to a user: the notification says what it allows beyond EC2
+        assert "a grant cannot be limited to EC2" in report.reason
 
 
-def test_oracle_case4_key_owner_statements_alone_not_enough_without_identity_policy_in_launcher_account(
+def test_oracle_case4_user_refused_with_key_owner_and_iam_statements_that_make_it_work(
+    world: World, run: Run, issuer: str
+) -> None:
+    # Given a user here launching from an AMI whose snapshot key is K's (default policy)
+    user = world.user()
+    key = world.key(OTHER_ACCOUNT)
+    event = load_event(CASE4, {SAMPLE_OTHER_KEY_ARN: key})
+
+    # When the remediator here handles it (remedy auto: no grant to a user of another account's
+    # key, which could not be limited to EC2)
+    [report] = run(event, enforce(every_principal_of(ACCOUNT), OTHER_KEYS))
+
+    # Then nothing is made, the launch still fails, and the fix has both sides
+    assert report.outcome == "refused", report.reason
+    assert world.grants(key) == []
+    assert verdicts(world, user, key, RUN) == denied(RUN)
+    fix = report.suggested_fix
+    assert [s["Sid"] for s in fix["key_policy_statements"]] == [
+        "KmsLaunchRemediatorUseViaEc2",
+        "KmsLaunchRemediatorAttach",
+    ]
+    assert [s["Sid"] for s in fix["iam_policy_statements"]] == [
+        "KmsLaunchUseViaEc2",
+        "KmsLaunchAttach",
+    ]
+
+    # And K's statements alone are not enough (both sides must allow across accounts) ...
+    add_statements(world, key, fix["key_policy_statements"])
+    assert verdicts(world, user, key, RUN) == denied(RUN)
+    # ... but with the IAM statements attached to the user here, every call is authorized
+    attach_inline(world, user, fix["iam_policy_statements"])
+    assert verdicts(world, user, key, RUN) == allowed(RUN)
+
+
+def test_oracle_case4_key_owner_side_writes_its_statements_and_names_the_iam_policy_needed(
     world: World, run: Run
 ) -> None:
-    # Given the key owner's deployment receives its copy of case 4 for a user of this account
+    # Given the key owner's deployment receives a copy of case 4 for a user of this account
     user = world.user()
     with world.account(OTHER_ACCOUNT):
         key = world.key(OTHER_ACCOUNT)
-    event = load_event("case4_copied_ami_user_create_grant.json", {SAMPLE_OTHER_KEY_ARN: key})
+    event = load_event(CASE4, {SAMPLE_OTHER_KEY_ARN: key})
     event["account"] = OTHER_ACCOUNT
     event["detail"]["recipientAccountId"] = OTHER_ACCOUNT
-    config = enforce(
-        [f"arn:aws:iam::{ACCOUNT}:user/*"], [f"arn:aws:kms:eu-west-1:{OTHER_ACCOUNT}:key/*"]
-    )
-    assert oracle.check_launch(emulator(world), user, key, RUN) == denied(RUN)
+    config = enforce([f"arn:aws:iam::{ACCOUNT}:user/*"], OTHER_KEYS)
+    assert verdicts(world, user, key, RUN) == denied(RUN)
 
     # When it adds the user to K's key policy
     with world.account(OTHER_ACCOUNT):
         [report] = run(event, config)
 
-    # Then K's side allows, but the user's own account grants it nothing: still denied
-    assert report.outcome == "remediated", report.reason
-    assert oracle.check_launch(emulator(world), user, key, RUN) == denied(RUN)
+    # Then K's side is written, but the user's own account grants it nothing yet: the outcome is
+    # not "remediated", it names the IAM policy needed in the user's account
+    assert report.outcome == "blocked_elsewhere", report.reason
+    assert report.changes["statements"]
+    assert verdicts(world, user, key, RUN) == denied(RUN)
 
-    # And once this account gives the user the seeds' IAM policy, the launch is authorized
-    seeds_iam_policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": USE, "Resource": [key]},
-            {
-                "Effect": "Allow",
-                "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
-                "Resource": [key],
-                "Condition": FOR_AWS_RESOURCE,
-            },
-        ],
-    }
-    world.client("iam").put_user_policy(
-        UserName="ops-alice",
-        PolicyName="UseCopiedAmiKey",
-        PolicyDocument=json.dumps(seeds_iam_policy),
-    )
-    assert oracle.check_launch(emulator(world), user, key, RUN) == allowed(RUN)
+    # And once this account gives the user the suggested IAM statements, the launch is authorized
+    attach_inline(world, user, report.suggested_fix["iam_policy_statements"])
+    assert verdicts(world, user, key, RUN) == allowed(RUN)

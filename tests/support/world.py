@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from moto.core.utils import unix_time_millis
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.instances import StateReason
 from moto.kms.models import kms_backends
+from moto.sqs.models import sqs_backends
 
 ACCOUNT = "111122223333"  # where instances, Auto Scaling groups and the remediator live
 OTHER_ACCOUNT = "444455556666"  # a key owner in another account
@@ -36,6 +38,23 @@ SLR_ARN = f"arn:aws:iam::{ACCOUNT}:{SLR_PATH}AWSServiceRoleForAutoScaling"
 CUSTOM_SLR_ARN = f"{SLR_ARN}_web"
 USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/ops-alice"
 SAAS_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/SaaSSchedulerRole"
+KARPENTER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/KarpenterControllerRole-prod"
+SAMPLE_VOLUME_ID = "vol-0a1b2c3d4e5f60011"  # the Karpenter fixture's EBS volume
+# The launching services' service-linked roles: (service principal, role name), as AWS creates
+# them (moto's CreateServiceLinkedRole names only Auto Scaling's right).
+SPOT_SLR = ("spot.amazonaws.com", "AWSServiceRoleForEC2Spot")
+SPOT_FLEET_SLR = ("spotfleet.amazonaws.com", "AWSServiceRoleForEC2SpotFleet")
+EC2_FLEET_SLR = ("ec2fleet.amazonaws.com", "AWSServiceRoleForEC2Fleet")
+SPOT_SLR_ARN = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
+)
+SPOT_FLEET_SLR_ARN = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spotfleet.amazonaws.com/"
+    "AWSServiceRoleForEC2SpotFleet"
+)
+EC2_FLEET_SLR_ARN = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/ec2fleet.amazonaws.com/AWSServiceRoleForEC2Fleet"
+)
 FAILED_LAUNCH = StateReason("Client.InternalError: Client error on launch", "Client.InternalError")
 
 
@@ -228,6 +247,203 @@ class World:
 
     def set_state_reason(self, instance_id: str, reason: StateReason) -> None:
         ec2_backends[ACCOUNT][self.region].get_instance(instance_id).state_reason = reason
+
+    def service_linked_role(self, role: tuple[str, str]) -> str:
+        """A launching service's service-linked role at the path AWS gives it."""
+        service, name = role
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        arn: str = self.client("iam").create_role(
+            RoleName=name,
+            Path=f"/aws-service-role/{service}/",
+            AssumeRolePolicyDocument=json.dumps(trust),
+        )["Role"]["Arn"]
+        return arn
+
+    # --- key sources -------------------------------------------------------------------------
+
+    def template_data(
+        self, key_arn: str | None = None, *, image_id: str | None = None, spot: bool = False
+    ) -> dict[str, Any]:
+        """Launch template data: a root volume encrypted with ``key_arn`` (or, with None,
+        encrypted without a key id: the default EBS key)."""
+        ebs: dict[str, Any] = {"Encrypted": True, "VolumeSize": 8}
+        if key_arn:
+            ebs["KmsKeyId"] = key_arn
+        data: dict[str, Any] = {
+            "ImageId": image_id or self.image(),
+            "InstanceType": "t3.micro",
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": ebs}],
+        }
+        if spot:
+            data["InstanceMarketOptions"] = {"MarketType": "spot"}
+        return data
+
+    def template_from(self, name: str, data: dict[str, Any]) -> str:
+        template_id: str = self.client("ec2").create_launch_template(
+            LaunchTemplateName=name, LaunchTemplateData=data
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        return template_id
+
+    def template_version(self, template_id: str, data: dict[str, Any]) -> str:
+        """A new version of the template; its number."""
+        version = self.client("ec2").create_launch_template_version(
+            LaunchTemplateId=template_id, LaunchTemplateData=data
+        )["LaunchTemplateVersion"]["VersionNumber"]
+        return str(version)
+
+    def group(self, name: str = SAMPLE_GROUP, **spec: Any) -> str:
+        """An Auto Scaling group from ``spec`` (LaunchTemplate, MixedInstancesPolicy or
+        LaunchConfigurationName)."""
+        self.client("autoscaling").create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            MinSize=0,
+            MaxSize=2,
+            DesiredCapacity=0,
+            AvailabilityZones=[f"{self.region}a"],
+            **spec,
+        )
+        return name
+
+    def ssm_parameter(self, name: str, value: str) -> None:
+        self.client("ssm").put_parameter(Name=name, Value=value, Type="String")
+
+    def ebs_default_key(self, key_arn: str, *, by_default: bool = False) -> None:
+        """The account's default EBS key (and, optionally, encryption by default on)."""
+        ec2 = self.client("ec2")
+        ec2.modify_ebs_default_kms_key_id(KmsKeyId=key_arn)
+        if by_default:
+            ec2.enable_ebs_encryption_by_default()
+
+    # --- launchers ---------------------------------------------------------------------------
+
+    def launched_instance(
+        self,
+        *,
+        key_arn: str | None = None,
+        template_id: str | None = None,
+        image_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        spot_request_id: str | None = None,
+        stopped: bool = False,
+    ) -> str:
+        """An instance whose launch failed: from a template (its id and version tagged, as EC2
+        does) or with a root volume on ``key_arn``; with the tags AWS writes for its launcher
+        (moto writes none) and, for a Spot Instance, its lifecycle and request id."""
+        args: dict[str, Any] = {"MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro"}
+        all_tags = dict(tags or {})
+        if template_id:
+            args["LaunchTemplate"] = {"LaunchTemplateId": template_id, "Version": "$Default"}
+            all_tags["aws:ec2launchtemplate:id"] = template_id
+            all_tags["aws:ec2launchtemplate:version"] = "1"
+        else:
+            args["ImageId"] = image_id or self.image()
+        if key_arn:
+            ebs = {"Encrypted": True, "KmsKeyId": key_arn, "VolumeSize": 8}
+            args["BlockDeviceMappings"] = [{"DeviceName": "/dev/xvda", "Ebs": ebs}]
+        ec2 = self.client("ec2")
+        instance_id: str = ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+        if all_tags:
+            ec2.create_tags(
+                Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in all_tags.items()]
+            )
+        if spot_request_id is not None:
+            backend_instance = ec2_backends[ACCOUNT][self.region].get_instance(instance_id)
+            backend_instance.lifecycle = "spot"
+            if spot_request_id:
+                backend_instance.spot_instance_request_id = spot_request_id
+        if stopped:
+            ec2.stop_instances(InstanceIds=[instance_id])
+        else:
+            ec2.terminate_instances(InstanceIds=[instance_id])
+        self.set_state_reason(instance_id, FAILED_LAUNCH)
+        return instance_id
+
+    def fleet(self, template_id: str, fleet_type: str) -> str:
+        fleet_id: str = self.client("ec2").create_fleet(
+            Type=fleet_type,
+            LaunchTemplateConfigs=[
+                {"LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": "1"}}
+            ],
+            TargetCapacitySpecification={
+                "TotalTargetCapacity": 1,
+                "DefaultTargetCapacityType": "on-demand",
+            },
+        )["FleetId"]
+        return fleet_id
+
+    def spot_fleet_request(self, key_arn: str) -> str:
+        """A Spot Fleet request whose launch specification encrypts the root volume."""
+        spec = {
+            "ImageId": self.image(),
+            "InstanceType": "t3.micro",
+            "BlockDeviceMappings": [
+                {"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key_arn}}
+            ],
+        }
+        request_id: str = self.client("ec2").request_spot_fleet(
+            SpotFleetRequestConfig={
+                "IamFleetRole": f"arn:aws:iam::{ACCOUNT}:role/aws-ec2-spot-fleet-tagging-role",
+                "TargetCapacity": 1,
+                "AllocationStrategy": "lowestPrice",
+                "LaunchSpecifications": [spec],
+            }
+        )["SpotFleetRequestId"]
+        return request_id
+
+    def spot_instance_request(self, key_arn: str) -> str:
+        spec = {
+            "ImageId": self.image(),
+            "InstanceType": "t3.micro",
+            "BlockDeviceMappings": [
+                {"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key_arn}}
+            ],
+        }
+        request_id: str = self.client("ec2").request_spot_instances(
+            InstanceCount=1, LaunchSpecification=spec
+        )["SpotInstanceRequests"][0]["SpotInstanceRequestId"]
+        return request_id
+
+    def volume_of(self, instance_id: str) -> str:
+        volumes = self.client("ec2").describe_volumes(
+            Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+        )["Volumes"]
+        volume_id: str = volumes[0]["VolumeId"]
+        return volume_id
+
+    # --- the re-check queue --------------------------------------------------------------------
+
+    def queue(self, name: str = "recheck") -> str:
+        url: str = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        return url
+
+    def release_delayed(self, queue_url: str) -> list[tuple[int, dict[str, Any]]]:
+        """Every message the queue holds back, as if its delay had passed: (the delay it was
+        sent with, in seconds, rounded; the SQS batch the event source mapping would deliver)."""
+        name = queue_url.rsplit("/", 1)[-1]
+        queue = sqs_backends[ACCOUNT][self.region].queues[name]
+        now = unix_time_millis()
+        delays = [round((m.delayed_until - now) / 1000) for m in queue._messages]
+        for message in queue._messages:
+            message.delayed_until = 0.0
+        received = (
+            self.client("sqs")
+            .receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            .get("Messages", [])
+        )
+        batches = []
+        for delay, message in zip(delays, received, strict=True):
+            record = {"eventSource": "aws:sqs", "messageId": message["MessageId"]}
+            record["body"] = message["Body"]
+            batches.append((delay, {"Records": [record]}))
+            self.client("sqs").delete_message(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        return batches
 
     # --- notifications ---------------------------------------------------------------------
 

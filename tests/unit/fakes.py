@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remediator.arns import is_key_reference, key_arn_parts, key_id_of
-from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+from remediator.model import (
+    AutoScalingGroup,
+    Devices,
+    Fleet,
+    Grant,
+    IdentityPolicies,
+    Instance,
+    KeyInfo,
+    LaunchSpec,
+    SpotRequest,
+)
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
@@ -17,6 +27,7 @@ KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-123456
 OTHER_KEY_ARN = "arn:aws:kms:eu-west-1:444455556666:key/0987dcba-09fe-87dc-65ba-ab0987654321"
 ALIAS_KEY_ARN = KEY_ARN  # what every alias resolves to
 USER_ARN = "arn:aws:iam::111122223333:user/ops-alice"
+INSTANCE_ID = "i-0123456789abcdef0"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:111122223333:remediator"
 DEFAULT_POLICY = {
     "Version": "2012-10-17",
@@ -126,6 +137,11 @@ class RecordingAws:
         self._record("principal_exists", principal_arn)
         return True
 
+    def identity_policies(self, principal_arn: str) -> IdentityPolicies | None:
+        """A principal with no identity policy, no boundary and no tags."""
+        self._record("identity_policies", principal_arn)
+        return IdentityPolicies(principal_arn)
+
     # --- EC2 and Auto Scaling ----------------------------------------------------------------
 
     def describe_instance(self, instance_id: str) -> Instance | None:
@@ -138,21 +154,37 @@ class RecordingAws:
             tags={"aws:autoscaling:groupName": "web-asg"},
         )
 
-    def volume_keys(self, volume_ids: tuple[str, ...]) -> list[str]:
+    def volume_keys(self, volume_ids: tuple[str, ...]) -> Devices | None:
         self._record("volume_keys", volume_ids)
-        return [KEY_ARN]
+        return Devices((KEY_ARN,))
 
-    def image_keys(self, image_id: str) -> list[str]:
+    def volume_instance(self, volume_id: str) -> str | None:
+        self._record("volume_instance", volume_id)
+        return INSTANCE_ID
+
+    def image_keys(self, image_id: str) -> Devices:
         self._record("image_keys", image_id)
-        return [OTHER_KEY_ARN]
+        return Devices((OTHER_KEY_ARN,))
 
-    def launch_template_keys(self, template: dict[str, str]) -> tuple[list[str], str | None]:
-        self._record("launch_template_keys", template)
-        return [KEY_ARN], "ami-0123456789abcdef0"
+    def launch_template(self, template: dict[str, str]) -> LaunchSpec:
+        self._record("launch_template", template)
+        return LaunchSpec(Devices((KEY_ARN,)), "ami-0123456789abcdef0")
 
-    def launch_configuration(self, name: str) -> tuple[list[str], str | None]:
+    def launch_configuration(self, name: str) -> LaunchSpec:
         self._record("launch_configuration", name)
-        return [], None
+        return LaunchSpec()
+
+    def ssm_parameter(self, name: str) -> str:
+        self._record("ssm_parameter", name)
+        return "ami-0123456789abcdef0"
+
+    def ebs_encryption_by_default(self) -> bool:
+        self._record("ebs_encryption_by_default")
+        return False
+
+    def ebs_default_key(self) -> str:
+        self._record("ebs_default_key")
+        return f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/aws/ebs"
 
     def autoscaling_group(self, name: str) -> AutoScalingGroup | None:
         self._record("autoscaling_group", name)
@@ -167,9 +199,28 @@ class RecordingAws:
         self._record("failed_scaling_activity", group_name)
         return None
 
-    def launch_record(self, instance_id: str) -> dict[str, Any] | None:
-        self._record("launch_record", instance_id)
+    def fleet(self, fleet_id: str) -> Fleet | None:
+        self._record("fleet", fleet_id)
+        return Fleet(fleet_id, "maintain")
+
+    def spot_fleet_request(self, request_id: str) -> SpotRequest | None:
+        self._record("spot_fleet_request", request_id)
+        return SpotRequest(request_id)
+
+    def spot_instance_request(self, request_id: str) -> SpotRequest | None:
+        self._record("spot_instance_request", request_id)
+        return SpotRequest(request_id)
+
+    def launch_record(
+        self, resource_id: str, event_names: tuple[str, ...]
+    ) -> dict[str, Any] | None:
+        self._record("launch_record", resource_id, event_names)
         return {"eventName": "RunInstances", "userIdentity": {"type": "IAMUser", "arn": USER_ARN}}
+
+    # --- SQS -------------------------------------------------------------------------------
+
+    def send_message(self, queue_url: str, body: str, delay_seconds: int) -> None:
+        self._record("send_message", queue_url, body, delay_seconds)
 
     # --- SNS -------------------------------------------------------------------------------
 

@@ -323,8 +323,13 @@ def test_config_settings_from_env_rejects_bad_config() -> None:
         Settings.from_env({"REMEDIATOR_CONFIG": '{"mode": "yolo"}'})
 
 
-def test_config_settings_env_names_are_the_three_variables() -> None:
-    assert Settings.env_names() == ("REMEDIATOR_CONFIG", "NOTIFY_TOPIC_ARN", "STATE_TABLE_NAME")
+def test_config_settings_env_names_are_the_four_variables() -> None:
+    assert Settings.env_names() == (
+        "REMEDIATOR_CONFIG",
+        "NOTIFY_TOPIC_ARN",
+        "STATE_TABLE_NAME",
+        "RECHECK_QUEUE_URL",
+    )
 
 
 @pytest.mark.parametrize(
@@ -615,3 +620,154 @@ def test_config_rejects_key_entry_saying_what_is_expected(entry: str, problem: s
     assert problem in message
     assert "expected" in message
     assert "\n" not in message
+
+
+# --- organization mode: member_role and per-account overrides ------------------------------
+
+MEMBER_ACCOUNT = "444455556666"
+MEMBER_KEYS = f"arn:aws:kms:*:{MEMBER_ACCOUNT}:key/*"
+MEMBER_USERS = f"arn:aws:iam::{MEMBER_ACCOUNT}:user/ops-*"
+ORGANIZATION_EXAMPLE = {
+    **ISSUE_EXAMPLE,
+    "member_role": "KmsLaunchRemediatorMember",
+    "accounts": {
+        MEMBER_ACCOUNT: {"allow": {"principals": [MEMBER_USERS], "keys": [MEMBER_KEYS]}},
+        "777788889999": {"mode": "dry-run"},
+    },
+}
+
+
+def test_config_organization_fields_default_to_single_account() -> None:
+    # Given a configuration without organization fields
+    config = parse_config(ISSUE_EXAMPLE)
+    # When reading them
+    # Then no member role is assumed and no account has its own settings
+    assert config.member_role is None
+    assert config.accounts == {}
+    assert config.for_account(MEMBER_ACCOUNT) == config
+
+
+def test_config_for_account_replaces_allow_or_mode_with_the_accounts_entry() -> None:
+    # Given a top-level allowlist, one account with its own allowlist, one in dry-run
+    config = parse_config(ORGANIZATION_EXAMPLE)
+    # When asking for each account's effective configuration
+    member = config.for_account(MEMBER_ACCOUNT)
+    watched = config.for_account("777788889999")
+    other = config.for_account("123456789012")
+    # Then an entry's allow replaces the top-level one (not merged) and keeps the top mode
+    assert member.allow.keys == (MEMBER_KEYS,)
+    assert member.allow.principals == (MEMBER_USERS,)
+    assert member.allow.allows_key(KEY) is False
+    assert member.mode is Mode.ENFORCE
+    # And an entry's mode replaces the top-level mode and keeps the top allowlist
+    assert watched.mode is Mode.DRY_RUN
+    assert watched.allow == config.allow
+    # And an account without an entry gets the top level, unchanged
+    assert other == config
+    assert member.remedy is config.remedy
+    assert member.max_changes_per_key_per_hour == config.max_changes_per_key_per_hour
+
+
+def test_config_widest_allowlist_is_every_accounts_entries_without_repeats() -> None:
+    # Given a top-level allowlist and an account whose allowlist repeats one of its keys
+    document = {
+        **ORGANIZATION_EXAMPLE,
+        "accounts": {
+            MEMBER_ACCOUNT: {"allow": {"principals": [MEMBER_USERS], "keys": [MEMBER_KEYS]}},
+            "777788889999": {"allow": {"keys": [KEYS_GLOB, MEMBER_KEYS]}},
+        },
+    }
+    # When asking for what IAM must permit at least
+    widest = parse_config(document).widest_allowlist()
+    # Then it holds every entry once, the top level first
+    assert widest.principals == (SLR_GLOB, MEMBER_USERS)
+    assert widest.keys == (KEYS_GLOB, MEMBER_KEYS)
+
+
+def test_config_widest_allowlist_of_a_single_account_config_is_its_allowlist() -> None:
+    config = parse_config(ISSUE_EXAMPLE)
+    assert config.widest_allowlist() == config.allow
+
+
+def test_config_to_json_leaves_unset_organization_fields_out_and_round_trips() -> None:
+    # Given a single-account and an organization configuration
+    single, organization = parse_config(ISSUE_EXAMPLE), parse_config(ORGANIZATION_EXAMPLE)
+    # When rendering them as the Lambda's REMEDIATOR_CONFIG
+    single_json, organization_json = json.loads(single.to_json()), organization.to_json()
+    # Then the single-account one has exactly its own fields, none of the organization's
+    assert set(single_json) == {
+        "mode",
+        "allow",
+        "remedy",
+        "max_changes_per_key_per_hour",
+        "incident_window_minutes",
+    }
+    # And both parse back to the same configuration
+    assert load_config(single.to_json()) == single
+    assert load_config(organization_json) == organization
+
+
+@pytest.mark.parametrize(
+    "role",
+    ["KmsLaunchRemediatorMember", "a", "x" * 64, "ops+remediator=1,v.2@team_a-b"],
+    ids=["plain", "one-character", "64-characters", "every-allowed-symbol"],
+)
+def test_config_member_role_accepts_iam_role_names(role: str) -> None:
+    assert parse_config({"member_role": role}).member_role == role
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"member_role": ""}, "member_role: '' is not an IAM role name"),
+        ({"member_role": "x" * 65}, "member_role: 'xxxx"),
+        ({"member_role": "arn:aws:iam::111122223333:role/Member"}, "(a name, not an ARN)"),
+        ({"member_role": "path/Member"}, "member_role: 'path/Member' is not"),
+        ({"member_role": "Member Role"}, "member_role: 'Member Role' is not"),
+        ({"member_role": "Membér"}, "member_role: 'Membér' is not"),
+        ({"member_role": 7}, "member_role: Input should be a valid string"),
+        ({"accounts": []}, "accounts: Input should be a valid dictionary"),
+        ({"accounts": {"44445555666": {"mode": "enforce"}}}, "accounts: '44445555666'"),
+        ({"accounts": {"*": {"mode": "enforce"}}}, "accounts: '*'"),
+        ({"accounts": {MEMBER_ACCOUNT: {}}}, f"accounts.{MEMBER_ACCOUNT}: an account entry"),
+        ({"accounts": {MEMBER_ACCOUNT: {"mode": "yolo"}}}, f"accounts.{MEMBER_ACCOUNT}.mode:"),
+        (
+            {"accounts": {MEMBER_ACCOUNT: {"allow": {"keys": ["*"]}}}},
+            f"accounts.{MEMBER_ACCOUNT}.allow.keys:",
+        ),
+        (
+            {"accounts": {MEMBER_ACCOUNT: {"allow": {"principals": ["arn:aws:iam::*:role/*"]}}}},
+            f"accounts.{MEMBER_ACCOUNT}.allow.principals:",
+        ),
+        (
+            {"accounts": {MEMBER_ACCOUNT: {"remedy": "grant"}}},
+            f"accounts.{MEMBER_ACCOUNT}.remedy: unknown field",
+        ),
+    ],
+    ids=[
+        "role-empty",
+        "role-65-characters",
+        "role-arn",
+        "role-with-path",
+        "role-with-space",
+        "role-non-ascii",
+        "role-number",
+        "accounts-is-list",
+        "account-11-digits",
+        "account-wildcard",
+        "account-entry-empty",
+        "account-bad-mode",
+        "account-bad-key-entry",
+        "account-bad-principal-entry",
+        "account-unknown-field",
+    ],
+)
+def test_config_rejects_bad_organization_value_naming_the_field(
+    document: dict[str, object], field: str
+) -> None:
+    # Given an organization field with a bad value
+    # When it is parsed
+    # Then it is rejected like the top-level fields, naming the field (and the account)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document)
+    assert field in str(raised.value)

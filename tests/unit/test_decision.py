@@ -10,18 +10,22 @@ from typing import Any
 import pytest
 
 from remediator.arns import Principal, principal_from_arn
+from remediator.authorization import IdentitySide, IdentityState
 from remediator.config import Allowlist, RemediatorConfig, parse_config
 from remediator.decision import (
     Action,
     Facts,
     GrantPlan,
     decide,
+    grant_denied_fix,
     grant_plan,
     has_equivalent_grant,
     policy_diff,
     suggested_fix,
+    write_denied_fix,
 )
-from remediator.model import Grant, KeyInfo
+from remediator.launch_model import LaunchKind
+from remediator.model import Grant, IdentityPolicies, KeyInfo, NamedPolicy
 from remediator.policy import render
 from tests.support.allowlists import every_key_of, every_principal_of
 
@@ -90,12 +94,53 @@ def attach_stmt(principal: str) -> dict[str, Any]:
     }
 
 
+def grant_prerequisite(grantor: str, grantee: str) -> list[dict[str, Any]]:
+    """What a key owner adds so that ``grantor`` may create the grant for ``grantee``: no
+    kms:GrantIsForAWSResource, this grantee and the grant's operations only, and DescribeKey."""
+    root = f"arn:aws:iam::{grantor}:root"
+    return [
+        {
+            "Sid": f"AllowLaunchGrantsFrom{grantor}",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:GranteePrincipal": grantee},
+                "ForAllValues:StringEquals": {"kms:GrantOperations": list(OPERATIONS)},
+            },
+        },
+        {
+            "Sid": f"AllowDescribeKeyFrom{grantor}",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+        },
+    ]
+
+
 def key(arn: str = KEY_ARN, manager: str = "CUSTOMER", state: str = "Enabled") -> KeyInfo:
     parts = arn.split(":")
     return KeyInfo(arn=arn, account=parts[4], region=parts[3], manager=manager, state=state)
 
 
+def identity(
+    principal: str, *policies: dict[str, Any], boundary: dict[str, Any] | None = None
+) -> IdentitySide:
+    """The identity side as assess() reads it: this account's principals' policies as given,
+    another account's service-linked role as AWS-managed, any other principal as unreadable."""
+    if principal.split(":")[4] != ACCOUNT:
+        if ":role/aws-service-role/" in principal:
+            return IdentitySide(IdentityState.AWS_MANAGED, IdentityPolicies(principal))
+        return IdentitySide(IdentityState.OTHER_ACCOUNT, note="in another account")
+    named = tuple(NamedPolicy(f"policy {i}", doc) for i, doc in enumerate(policies))
+    bound = NamedPolicy("the boundary", boundary) if boundary else None
+    return IdentitySide.read(IdentityPolicies(principal, named, bound))
+
+
 def facts(principal: str = USER_ARN, key_info: KeyInfo | None = None, **changes: Any) -> Facts:
+    changes.setdefault("identity", identity(principal))
     base = Facts(
         this_account=ACCOUNT,
         event_region=REGION,
@@ -248,7 +293,7 @@ ALTERED_TOOL_STATEMENT = {
         (
             facts(policy=EXPLICIT_DENY),
             config(),
-            "Deny statement 'NoGrants' applies to kms:CreateGrant",
+            "Deny statement 'NoGrants' of the key policy applies to kms:CreateGrant",
             [via_ec2_stmt(USER_ARN), attach_stmt(USER_ARN)],
         ),
         (
@@ -267,7 +312,9 @@ ALTERED_TOOL_STATEMENT = {
             other_key_facts(),
             config(remedy="key-policy"),
             "PutKeyPolicy works only in the key's own account (444455556666)",
-            [via_ec2_stmt(SLR_ARN), attach_stmt(SLR_ARN)],
+            # Not statements naming the SLR (which cannot use them across accounts): what lets
+            # its account create the grant.
+            grant_prerequisite(ACCOUNT, SLR_ARN),
         ),
         (
             facts(policy=filler_policy(32600)),
@@ -405,7 +452,7 @@ def test_decision_other_account_key_with_auto_creates_grant() -> None:
 def test_decision_remedy_grant_creates_grant_for_own_key() -> None:
     decision = decide(facts(), config(remedy="grant"))
     assert decision.action is Action.CREATE_GRANT
-    assert decision.reason == "remedy is grant"
+    assert decision.reason.startswith("remedy is grant; note: a grant cannot be limited to EC2")
     assert decision.grant == GrantPlan(KEY_ARN, USER_ARN, OPERATIONS, USER_OWN_KEY_GRANT)
 
 
@@ -415,7 +462,9 @@ def test_decision_too_large_policy_with_auto_falls_back_to_grant() -> None:
     assert render(policy) is not None
     decision = decide(facts(policy=policy), config())
     assert decision.action is Action.CREATE_GRANT
-    assert decision.reason == "the key policy would exceed 32 KB, so a grant is made instead"
+    assert decision.reason.startswith(
+        "the key policy would exceed 32 KB, so a grant is made instead; note: a grant cannot"
+    )
     assert decision.grant == GrantPlan(KEY_ARN, USER_ARN, OPERATIONS, USER_OWN_KEY_GRANT)
 
 
@@ -519,3 +568,230 @@ def test_decision_suggested_fix_for_cross_account_principal_on_own_key() -> None
     assert fix["key_policy_statements"] == [via_ec2_stmt(principal.arn), attach_stmt(principal.arn)]
     assert fix["grant_cli"].endswith("--name kms-launch-remediator-6a83bc0416f390fd")
     assert "Run from account 444455556666" in fix["grant_note"]
+
+
+# --- judged as AWS judges: identity policies, boundaries, other accounts, launch kinds --------
+
+DENY_CREATE_GRANT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Deny", "Action": "kms:CreateGrant", "Resource": "*"}],
+}
+ALLOW_KMS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+}
+ROLE_ARN = "arn:aws:iam::111122223333:role/SaaSSchedulerRole"
+OTHER_USER_ARN = "arn:aws:iam::111122223333:user/ops-alice"  # of A, for a key of K
+
+
+def test_decision_identity_deny_is_blocked_elsewhere_with_no_change() -> None:
+    # Given the user's own IAM policy denies CreateGrant (the key policy only delegates to IAM)
+    the_facts = facts(identity=identity(USER_ARN, DENY_CREATE_GRANT))
+    # When deciding
+    decision = decide(the_facts, config())
+    # Then no key-policy statement could help: nothing is planned, and the Deny is named
+    assert decision.action is Action.BLOCKED_ELSEWHERE
+    assert decision.policy_change is None and decision.grant is None
+    assert "Deny statement '#0' of policy 0 applies to kms:CreateGrant" in decision.reason
+    assert decision.suggested_fix["blocked_by"] == "identity-policy"
+
+
+def test_decision_identity_deny_blocks_a_grant_too() -> None:
+    decision = decide(facts(identity=identity(USER_ARN, DENY_CREATE_GRANT)), config(remedy="grant"))
+    assert decision.action is Action.BLOCKED_ELSEWHERE
+
+
+def test_decision_role_boundary_without_kms_is_blocked_elsewhere() -> None:
+    # Given a role whose permissions boundary allows EC2 only: it caps a key policy naming it
+    ec2_only = {"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
+    the_facts = facts(ROLE_ARN, identity=identity(ROLE_ARN, boundary=ec2_only))
+    decision = decide(the_facts, config())
+    assert decision.action is Action.BLOCKED_ELSEWHERE
+    assert decision.suggested_fix["blocked_by"] == "permissions-boundary"
+
+
+def test_decision_user_boundary_does_not_cap_a_key_policy_naming_the_user() -> None:
+    ec2_only = {"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
+    decision = decide(facts(identity=identity(USER_ARN, boundary=ec2_only)), config())
+    assert decision.action is Action.PUT_KEY_POLICY
+
+
+def test_decision_identity_not_read_is_blocked_elsewhere_without_a_write() -> None:
+    decision = decide(facts(identity=IdentitySide.unreadable("ListUserPolicies denied")), config())
+    assert decision.action is Action.BLOCKED_ELSEWHERE
+    assert "ListUserPolicies denied" in decision.reason
+    assert decision.suggested_fix["blocked_by"] == "identity-unreadable"
+
+
+def test_decision_identity_policy_already_allowing_means_nothing_to_do() -> None:
+    # Given the root delegation, and the user's IAM policy allows kms:*
+    decision = decide(facts(identity=identity(USER_ARN, ALLOW_KMS)), config())
+    # Then the launch is allowed already (what still fails it, the tool cannot read)
+    assert decision.action is Action.NOTHING
+    assert "identity policies" in decision.reason
+    assert "service control policies" in decision.reason
+
+
+def test_decision_allow_on_an_undecidable_condition_refuses_to_guess() -> None:
+    # Given a statement that allows the launch only within an organization (not read here)
+    org = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "kms:*",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}},
+    }
+    decision = decide(facts(policy={"Statement": [ROOT_STATEMENT, org]}), config())
+    # Then it may already be allowed: the tool neither adds a broader statement nor guesses
+    assert decision.action is Action.REFUSE
+    assert "aws:PrincipalOrgID" in decision.reason
+
+
+def test_decision_deny_not_principal_naming_only_the_root_refuses() -> None:
+    # Given a Deny for everyone but the account root (the IAM NotPrincipal page: the user is
+    # still denied)
+    guard = {
+        "Sid": "OnlyRoot",
+        "Effect": "Deny",
+        "NotPrincipal": {"AWS": ROOT_ARN},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    decision = decide(facts(policy={"Statement": [ROOT_STATEMENT, guard]}), config())
+    assert decision.action is Action.REFUSE
+    assert "Deny statement 'OnlyRoot' of the key policy applies" in decision.reason
+
+
+def test_decision_deny_not_principal_listing_role_and_root_refuses_for_role_sessions() -> None:
+    guard = {
+        "Sid": "OnlyThese",
+        "Effect": "Deny",
+        "NotPrincipal": {"AWS": [ROLE_ARN, ROOT_ARN]},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    decision = decide(facts(ROLE_ARN, policy={"Statement": [ROOT_STATEMENT, guard]}), config())
+    assert decision.action is Action.REFUSE
+
+
+def test_decision_start_instances_adds_only_create_grant_for_aws_resources() -> None:
+    decision = decide(facts(kind=LaunchKind.START_INSTANCES), config())
+    assert decision.action is Action.PUT_KEY_POLICY
+    assert decision.policy_change is not None
+    assert policy_diff(decision.policy_change) == [attach_stmt(USER_ARN)]
+
+
+def test_decision_aws_cn_key_gets_the_china_via_service() -> None:
+    cn_key = "arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    cn_user = "arn:aws-cn:iam::111122223333:user/li"
+    root = {**ROOT_STATEMENT, "Principal": {"AWS": "arn:aws-cn:iam::111122223333:root"}}
+    the_facts = replace(
+        facts(cn_user, key(cn_key), policy={"Statement": [root]}), event_region="cn-north-1"
+    )
+    cn_config = parse_config(
+        {"allow": {"principals": [cn_user], "keys": ["arn:aws-cn:kms:*:111122223333:key/*"]}}
+    )
+    decision = decide(the_facts, cn_config)
+    assert decision.action is Action.PUT_KEY_POLICY
+    assert decision.policy_change is not None
+    [use, _] = policy_diff(decision.policy_change)
+    assert use["Condition"] == {
+        "StringEquals": {"kms:ViaService": "ec2.cn-north-1.amazonaws.com.cn"}
+    }
+
+
+# --- across accounts ------------------------------------------------------------------------
+
+
+def key_owner_facts(principal: str, **changes: Any) -> Facts:
+    """The key owner's (K's) deployment, its own key, a principal of account A, whose identity
+    policies K cannot read (an SLR's are AWS's, known without reading)."""
+    k_root = {**ROOT_STATEMENT, "Principal": {"AWS": OTHER_ROOT_ARN}}
+    side = (
+        IdentitySide(IdentityState.AWS_MANAGED, IdentityPolicies(principal))
+        if ":role/aws-service-role/" in principal
+        else IdentitySide(IdentityState.OTHER_ACCOUNT, note="in account 111122223333")
+    )
+    base = facts(principal, key(OTHER_KEY_ARN), policy={"Statement": [k_root]})
+    defaults: dict[str, Any] = {"this_account": OTHER, "principal_exists": None, "identity": side}
+    return replace(base, **{**defaults, **changes})
+
+
+def test_decision_key_owner_side_writes_its_statements_and_names_what_remains() -> None:
+    # Given K's deployment, K's key, a user of A: A's identity policy must allow too
+    decision = decide(key_owner_facts(OTHER_USER_ARN), config())
+    # Then K's statements (limited to EC2) are planned, but not as a remediation: the launch
+    # also needs the IAM statements in A, which the notification carries
+    assert decision.action is Action.PUT_KEY_POLICY
+    assert decision.still_needed
+    assert decision.policy_change is not None
+    assert policy_diff(decision.policy_change) == [
+        via_ec2_stmt(OTHER_USER_ARN),
+        attach_stmt(OTHER_USER_ARN),
+    ]
+    assert [s["Sid"] for s in decision.suggested_fix["iam_policy_statements"]] == [
+        "KmsLaunchUseViaEc2",
+        "KmsLaunchAttach",
+    ]
+
+
+def test_decision_key_owner_side_with_its_statements_already_there_is_blocked_elsewhere() -> None:
+    policy = {
+        "Statement": [
+            {**ROOT_STATEMENT, "Principal": {"AWS": OTHER_ROOT_ARN}},
+            via_ec2_stmt(OTHER_USER_ARN),
+            attach_stmt(OTHER_USER_ARN),
+        ]
+    }
+    decision = decide(key_owner_facts(OTHER_USER_ARN, policy=policy), config())
+    # On today's main this was "already allowed": the key policy alone was judged
+    assert decision.action is Action.BLOCKED_ELSEWHERE
+    assert decision.suggested_fix["blocked_by"] == "other-account-identity"
+    assert decision.suggested_fix["iam_policy_statements"]
+
+
+def test_decision_key_owner_side_gives_another_accounts_slr_a_grant() -> None:
+    # Given an SLR of A: its identity policy is AWS's, so only a grant can work
+    decision = decide(key_owner_facts(SLR_ARN), config())
+    assert decision.action is Action.CREATE_GRANT
+    assert "only through a grant" in decision.reason
+    refused = decide(key_owner_facts(SLR_ARN), config(remedy="key-policy"))
+    assert refused.action is Action.REFUSE
+    assert "only through a grant" in refused.reason
+
+
+def test_decision_user_with_another_accounts_key_is_refused_with_both_sides() -> None:
+    # Given a user here and K's key (its policy cannot be read from here), remedy auto
+    the_facts = other_key_facts(USER_ARN, identity=identity(USER_ARN))
+    decision = decide(the_facts, config())
+    # Then no grant (one could not be limited to EC2): K's statements and the user's IAM ones
+    assert decision.action is Action.REFUSE
+    assert "cannot be limited to EC2" in decision.reason
+    fix = decision.suggested_fix
+    assert fix["key_policy_statements"] == [via_ec2_stmt(USER_ARN), attach_stmt(USER_ARN)]
+    assert [s["Resource"] for s in fix["iam_policy_statements"]] == [OTHER_KEY_ARN] * 2
+    assert fix["key_owner_statements"] == grant_prerequisite(ACCOUNT, USER_ARN)
+
+
+def test_decision_user_with_another_accounts_key_gets_a_grant_only_with_remedy_grant() -> None:
+    decision = decide(
+        other_key_facts(USER_ARN, identity=identity(USER_ARN)), config(remedy="grant")
+    )
+    assert decision.action is Action.CREATE_GRANT
+    assert "cannot be limited to EC2" in decision.reason
+
+
+def test_decision_grant_denied_fix_is_the_prerequisite_for_exactly_this_grant() -> None:
+    the_facts = other_key_facts()
+    plan = grant_plan(OTHER_KEY_ARN, SLR_ARN)
+    fix = grant_denied_fix(the_facts, plan)
+    assert fix["key_policy_statements"] == grant_prerequisite(ACCOUNT, SLR_ARN)
+    assert all("GrantIsForAWSResource" not in json.dumps(s) for s in fix["key_policy_statements"])
+    assert "RemediatorRoleArn" in fix["key_policy_note"]
+    assert fix["grant_cli"] == plan.cli()
+
+
+def test_decision_write_denied_fix_tells_the_key_admin_what_to_allow() -> None:
+    fix = write_denied_fix(facts(), "kms:PutKeyPolicy")
+    assert fix["key_policy_statements"] == [via_ec2_stmt(USER_ARN), attach_stmt(USER_ARN)]
+    assert "KMS denied kms:PutKeyPolicy to the remediator" in fix["key_policy_note"]

@@ -13,7 +13,12 @@ from tests.unit.fakes import USER_ARN, RecordingAws
 
 CASE5 = "case5_user_start_instances_create_grant.json"
 CASE4 = "case4_copied_ami_user_create_grant.json"
-KEY_AND_PRINCIPAL_READS = {"get_key_policy", "list_grants", "principal_exists"}
+KEY_AND_PRINCIPAL_READS = {
+    "get_key_policy",
+    "list_grants",
+    "principal_exists",
+    "identity_policies",
+}
 
 
 @pytest.mark.parametrize(
@@ -45,21 +50,21 @@ def test_engine_reads_nothing_of_a_pair_outside_the_allowlist(
     assert {name for name, _ in aws.calls} & KEY_AND_PRINCIPAL_READS == set()
 
 
-def test_engine_reads_policy_and_principal_of_an_allowlisted_pair() -> None:
+def test_engine_reads_policy_grants_principal_and_its_policies_of_an_allowlisted_pair() -> None:
     aws = RecordingAws()
     config = parse_config(
         {"mode": "dry-run", "allow": {"principals": [USER_ARN], "keys": [SAMPLE_KEY_ARN]}}
     )
     [report] = Remediator(aws, config).handle(load_event(CASE5))
     assert report.outcome == "dry_run"
-    assert {"get_key_policy", "principal_exists"} <= {name for name, _ in aws.calls}
+    # reading the principal's identity policies also tells that it exists (GetRole/GetUser)
+    assert {name for name, _ in aws.calls} >= {"get_key_policy", "list_grants", "identity_policies"}
 
 
 def test_engine_reads_grants_of_an_allowlisted_other_account_key() -> None:
     aws = RecordingAws()
     allow = {"principals": [USER_ARN], "keys": [SAMPLE_OTHER_KEY_ARN]}
-    [report] = Remediator(aws, parse_config({"mode": "dry-run", "allow": allow})).handle(
-        load_event(CASE4)
-    )
+    config = {"mode": "dry-run", "remedy": "grant", "allow": allow}
+    [report] = Remediator(aws, parse_config(config)).handle(load_event(CASE4))
     assert report.outcome == "dry_run"
     assert ("list_grants", (SAMPLE_OTHER_KEY_ARN,)) in aws.calls

@@ -122,6 +122,18 @@ KMS_FIXTURES: dict[
         "CreateGrant", SPOT_SLR, SLR_KIND, KEY_ARN, (KEY_ARN,), KEY_ARN, INSTANCE,
         "4b7e2a9d-6c1f-4d3b-8a5e-3f9c7b2d6e81", "3d9f6b2e-8a1c-4f7d-b5e3-6a2c9f4d1b87",
     ),
+    "ec2_fleet_slr_create_grant.json": (
+        "CreateGrant",
+        "arn:aws:iam::111122223333:role/aws-service-role/ec2fleet.amazonaws.com/AWSServiceRoleForEC2Fleet",
+        SLR_KIND, KEY_ARN, (KEY_ARN,), KEY_ARN, INSTANCE,
+        "5c8f3b0e-7d2a-4e4c-9b6f-4a0d8c3e7f92", "4e0a7c3f-9b2d-4a8e-c6f4-7b3d0a5e2c98",
+    ),
+    "spot_fleet_slr_create_grant.json": (
+        "CreateGrant",
+        "arn:aws:iam::111122223333:role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet",
+        SLR_KIND, KEY_ARN, (KEY_ARN,), KEY_ARN, INSTANCE,
+        "6d9a4c1f-8e3b-4f5d-ac7a-5b1e9d4f8a03", "5f1b8d4a-0c3e-4b9f-d7a5-8c4e1b6f3d09",
+    ),
 }  # fmt: skip
 NOT_MADE_BY_AWS = "was not made by EC2, EBS, Auto Scaling or a fleet"
 NOT_AN_EC2_GRANT = "is not an EC2 instance"

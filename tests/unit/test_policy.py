@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from remediator.access import Access, evaluate, launch_context
+from remediator.access import Access, evaluate
 from remediator.arns import Principal, principal_from_arn
+from remediator.launch_model import LaunchKind
 from remediator.policy import (
     LAUNCH_ACTIONS,
     PolicyError,
+    action_matches,
     add_principal,
     non_tool_statements,
     parse_policy,
@@ -284,7 +286,16 @@ def test_policy_evaluate_launch(
             Access.DENIED,
             "applies to kms:CreateGrant",
         ),
-        (deny(NotPrincipal={"AWS": [USER_ARN]}), Access.ALLOWED, ""),
+        # The IAM NotPrincipal page: list the user and its account, or AWS may deny the account
+        # (and so the user) first; with only the account listed, the user is still denied.
+        (deny(NotPrincipal={"AWS": [USER_ARN]}), Access.DENIED, "may apply"),
+        (
+            deny(NotPrincipal={"AWS": [USER_ARN, f"arn:aws:iam::{ACCOUNT}:root"]}),
+            Access.ALLOWED,
+            "",
+        ),
+        (deny(NotPrincipal={"AWS": [USER_ARN, ACCOUNT]}), Access.ALLOWED, ""),
+        (deny(NotPrincipal={"AWS": [f"arn:aws:iam::{ACCOUNT}:root"]}), Access.DENIED, "applies"),
         (
             deny(Condition={"StringNotEquals": {"aws:SourceVpce": "vpce-0abc"}}),
             Access.DENIED,
@@ -306,12 +317,25 @@ def test_policy_evaluate_launch(
         ),
         (deny(Condition={"StringNotEquals": {"kms:CallerAccount": ACCOUNT}}), Access.ALLOWED, ""),
         (deny(NotAction=["kms:CreateGrant"]), Access.DENIED, "applies to kms:Decrypt"),
+        # Keys the launch's request carries, so a Deny on them is decided, not "may apply":
+        # EBS calls KMS in a forward access session (aws:ViaAWSService true,
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/access_forward_access_sessions.html),
+        # and its grant asks for Decrypt only (kms:GrantOperations, ct-ec2two)
+        (deny(Condition={"Bool": {"aws:ViaAWSService": "false"}}), Access.ALLOWED, ""),
+        (
+            deny(Condition={"ForAnyValue:StringEquals": {"kms:GrantOperations": ["Encrypt"]}}),
+            Access.ALLOWED,
+            "",
+        ),
     ],
     ids=[
         "plain-deny",
         "deny-one-launch-action",
         "not-principal-someone-else",
-        "not-principal-names-this-principal",
+        "not-principal-names-only-the-user",
+        "not-principal-names-the-user-and-its-account",
+        "not-principal-names-the-user-and-its-account-id",
+        "not-principal-names-only-the-account-root",
         "unknown-condition-key-may-apply",
         "principal-tag-may-apply",
         "deny-for-someone-else",
@@ -321,6 +345,8 @@ def test_policy_evaluate_launch(
         "deny-unless-caller-is-other-account",
         "deny-unless-caller-is-this-account",
         "deny-not-action",
+        "deny-outside-aws-services-is-not-an-ebs-call",
+        "deny-of-other-grant-operations-is-not-ebs-grant",
     ],
 )
 def test_policy_evaluate_explicit_deny_beats_allow(
@@ -366,7 +392,7 @@ def test_policy_evaluate_explicit_deny_beats_allow(
         ("kms:CreateGrant", {"Null": {"kms:GrantIsForAWSResource": "false"}}, Access.ALLOWED),
         # an absent key the tool cannot know stays undecided
         ("kms:Decrypt", {"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}, Access.UNKNOWN),
-        ("kms:Decrypt", {"Null": {"aws:SourceVpce": "true"}}, Access.ALLOWED),
+        ("kms:Decrypt", {"Null": {"aws:SourceVpce": "true"}}, Access.UNKNOWN),
         # value comparisons
         (
             "kms:Decrypt",
@@ -409,6 +435,19 @@ def test_policy_evaluate_explicit_deny_beats_allow(
             },
             Access.NOT_ALLOWED,
         ),
+        # IAM wildcards, not fnmatch: ArnLike matches each of the six ARN components, so a
+        # pattern of fewer never matches; no character classes
+        ("kms:Decrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:*"}}, Access.NOT_ALLOWED),
+        (
+            "kms:Decrypt",
+            {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333*"}},
+            Access.NOT_ALLOWED,
+        ),
+        (
+            "kms:Decrypt",
+            {"StringLike": {"kms:ViaService": "ec2.[e]u-west-1.amazonaws.com"}},
+            Access.NOT_ALLOWED,
+        ),
     ],
     ids=[
         "string-not-equals-on-absent-grant-key",
@@ -431,6 +470,9 @@ def test_policy_evaluate_explicit_deny_beats_allow(
         "not-equals-none-of-several-values",
         "arn-not-like",
         "all-operators-must-hold",
+        "arn-like-pattern-of-three-components",
+        "arn-like-star-does-not-cross-a-colon",
+        "string-like-has-no-character-classes",
     ],
 )
 def test_policy_evaluate_condition_operators(
@@ -605,16 +647,6 @@ def test_policy_tool_statements_shape(
     principal: Principal, key_account: str, expected: list[dict[str, Any]]
 ) -> None:
     assert tool_statements(principal, key_account, REGION) == expected
-
-
-def test_policy_launch_context_for_grant_requests() -> None:
-    assert launch_context(USER, "us-east-2") == {
-        "kms:viaservice": "ec2.us-east-2.amazonaws.com",
-        "kms:grantisforawsresource": "true",
-        "kms:calleraccount": "111122223333",
-        "aws:principalarn": "arn:aws:iam::111122223333:user/ops-alice",
-        "aws:principalaccount": "111122223333",
-    }
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -933,6 +965,45 @@ def test_policy_evaluate_root_statement_delegates_in_other_partitions() -> None:
         evaluate({"Statement": [root]}, CN_USER, LAUNCH_ACTIONS, "cn-north-1").access
         is Access.UNKNOWN
     )
+
+
+# --- statements per launch kind, and partitions ----------------------------------------------
+
+
+def test_policy_tool_statements_for_start_instances_are_create_grant_for_aws_resources_only() -> (
+    None
+):
+    # StartInstances of an instance whose volumes exist needs only kms:CreateGrant with
+    # kms:GrantIsForAWSResource (https://repost.aws/knowledge-center/kms-iam-ec2-permission)
+    assert tool_statements(USER, ACCOUNT, REGION, LaunchKind.START_INSTANCES) == [
+        attach_stmt(USER_ARN)
+    ]
+
+
+def test_policy_tool_statements_via_ec2_in_the_china_partition() -> None:
+    [use, _] = tool_statements(CN_USER, ACCOUNT, "cn-north-1")
+    assert use["Condition"] == {
+        "StringEquals": {"kms:ViaService": "ec2.cn-north-1.amazonaws.com.cn"}
+    }
+
+
+def test_policy_add_principal_for_start_then_run_extends_to_the_use_statement() -> None:
+    # Given a user fixed for StartInstances, When it later fails a RunInstances
+    started = add_principal(DEFAULT_POLICY, USER, ACCOUNT, REGION, LaunchKind.START_INSTANCES)
+    run = add_principal(started.after, USER, ACCOUNT, REGION)
+    # Then the use statement is added and the attach statement is not duplicated
+    assert run.changed_sids == ("KmsLaunchRemediatorUseViaEc2",)
+    assert [s["Sid"] for s in run.after["Statement"]] == [
+        "Enable IAM User Permissions",
+        "KmsLaunchRemediatorAttach",
+        "KmsLaunchRemediatorUseViaEc2",
+    ]
+
+
+def test_policy_action_matches_has_no_character_classes() -> None:
+    # IAM's Action wildcards are * and ? only: "[" is an ordinary character
+    assert not action_matches({"Action": "kms:[CD]*"}, "kms:Decrypt")
+    assert action_matches({"Action": "kms:[CD]*"}, "kms:[CD]ecrypt")
 
 
 # --- which service-linked roles get the unconditioned statement ----------------------------

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from remediator.arns import principal_from_arn
+from remediator.authorization import IdentitySide
 from remediator.decision import Facts
-from remediator.model import KeyInfo
+from remediator.model import IdentityPolicies, KeyInfo
 from remediator.policy import add_principal, parse_policy, render
 from remediator.remedies import verify_key_policy
 
@@ -41,7 +42,11 @@ BEFORE_TEXT = """{
 
 
 def _facts() -> Facts:
-    return Facts(ACCOUNT, REGION, USER, KEY, parse_policy(BEFORE_TEXT), None, True)
+    # A user with no identity policy: the key policy the tool writes is what allows its launch.
+    identity = IdentitySide.read(IdentityPolicies(USER.arn))
+    return Facts(
+        ACCOUNT, REGION, USER, KEY, parse_policy(BEFORE_TEXT), None, True, identity=identity
+    )
 
 
 def _written() -> dict[str, Any]:

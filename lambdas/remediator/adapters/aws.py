@@ -5,14 +5,13 @@ mode retries throttling and 5xx errors; nothing here loops on its own). Every bo
 leaves this module as a domain error of ``remediator.ports`` (see ``errors.py``); "not found"
 is an answer (None or empty) where absence is normal. Tests pass a session pointed at moto, or
 clients wrapped in botocore's Stubber. Every action called here is declared in
-``permissions.py``.
+``permissions.py``. The reads of identification (EC2, SSM, Auto Scaling, CloudTrail) are in
+``launch_reads.py``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +21,11 @@ from botocore.config import Config
 
 from remediator.adapters import sns
 from remediator.adapters.errors import Unsupported, call, pages
+from remediator.adapters.iam import IdentityReads
+from remediator.adapters.launch_reads import LaunchReads
 from remediator.adapters.read_only import ReadOnlyClient
-from remediator.model import AutoScalingGroup, Grant, Instance, KeyInfo
+from remediator.model import Grant, KeyInfo
 from remediator.ports import AccessDenied, NotFound, Unreachable
-from remediator.triggers import CLIENT_INTERNAL_ERROR
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,10 @@ ANALYZER_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=10
 )
 ANALYZER_RETRY_SECONDS = 300  # once Access Analyzer cannot answer, ask again after this long
-LAUNCH_CALLS = ("RunInstances", "StartInstances")
-_INSTANCE_IN_TEXT = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
 
 
 @dataclass
-class AwsAdapter:
+class AwsAdapter(IdentityReads, LaunchReads):
     session: Any = None
     clients: dict[str, Any] = field(default_factory=dict)
     region: str | None = None
@@ -126,6 +124,7 @@ class AwsAdapter:
                 grantee=item.get("GranteePrincipal", ""),
                 operations=tuple(item.get("Operations", ())),
                 name=item.get("Name", ""),
+                constrained=bool(item.get("Constraints")),
             )
             for page in pages("kms:ListGrants", paginator.paginate(KeyId=key_arn))
             for item in page.get("Grants", [])
@@ -217,172 +216,19 @@ class AwsAdapter:
             return False
         return bool(found.get("Arn") == principal_arn)
 
-    # --- EC2 -------------------------------------------------------------------------------
+    # --- SQS -------------------------------------------------------------------------------
 
-    def describe_instance(self, instance_id: str) -> Instance | None:
-        ec2 = self.client("ec2")
-        try:
-            response = call(
-                "ec2:DescribeInstances", ec2.describe_instances, InstanceIds=[instance_id]
-            )
-        except NotFound:
-            return None
-        for reservation in response["Reservations"]:
-            for item in reservation.get("Instances", []):
-                reason = item.get("StateReason") or {}
-                return Instance(
-                    instance_id=item["InstanceId"],
-                    state_reason_code=reason.get("Code", ""),
-                    volume_ids=tuple(
-                        m["Ebs"]["VolumeId"]
-                        for m in item.get("BlockDeviceMappings", [])
-                        if m.get("Ebs", {}).get("VolumeId")
-                    ),
-                    image_id=item.get("ImageId"),
-                    tags={t["Key"]: t["Value"] for t in item.get("Tags", [])},
-                    state=(item.get("State") or {}).get("Name", ""),
-                    state_reason_message=reason.get("Message", ""),
-                )
-        return None
-
-    def volume_keys(self, volume_ids: tuple[str, ...]) -> list[str]:
-        if not volume_ids:
-            return []
-        ec2 = self.client("ec2")
-        try:
-            volumes = call("ec2:DescribeVolumes", ec2.describe_volumes, VolumeIds=list(volume_ids))
-        except NotFound:  # terminated: the volumes are gone
-            return []
-        return [
-            v["KmsKeyId"] for v in volumes["Volumes"] if v.get("Encrypted") and v.get("KmsKeyId")
-        ]
-
-    def image_keys(self, image_id: str) -> list[str]:
-        """Keys of an AMI's snapshots (a copied AMI's snapshots are often in another account)."""
-        ec2 = self.client("ec2")
-        try:
-            images = call("ec2:DescribeImages", ec2.describe_images, ImageIds=[image_id])
-            snapshot_ids = [
-                m["Ebs"]["SnapshotId"]
-                for image in images["Images"]
-                for m in image.get("BlockDeviceMappings", [])
-                if m.get("Ebs", {}).get("SnapshotId")
-            ]
-            if not snapshot_ids:
-                return []
-            snapshots = call(
-                "ec2:DescribeSnapshots", ec2.describe_snapshots, SnapshotIds=snapshot_ids
-            )
-        except NotFound:
-            return []
-        return [
-            s["KmsKeyId"]
-            for s in snapshots["Snapshots"]
-            if s.get("Encrypted") and s.get("KmsKeyId")
-        ]
-
-    def launch_template_keys(self, template: dict[str, str]) -> tuple[list[str], str | None]:
-        """(keys named in the template's block device mappings, its image id)."""
-        ref = {k: v for k, v in template.items() if k in ("LaunchTemplateId", "LaunchTemplateName")}
-        version = template.get("Version") or "$Default"
-        ec2 = self.client("ec2")
-        try:
-            response = call(
-                "ec2:DescribeLaunchTemplateVersions",
-                ec2.describe_launch_template_versions,
-                **ref,
-                Versions=[version],
-            )
-        except NotFound:
-            return [], None
-        keys: list[str] = []
-        image_id = None
-        for item in response["LaunchTemplateVersions"]:
-            data = item.get("LaunchTemplateData", {})
-            image_id = image_id or data.get("ImageId")
-            keys += [
-                m["Ebs"]["KmsKeyId"]
-                for m in data.get("BlockDeviceMappings", [])
-                if m.get("Ebs", {}).get("KmsKeyId")
-            ]
-        return keys, image_id
-
-    def launch_configuration(self, name: str) -> tuple[list[str], str | None]:
-        autoscaling = self.client("autoscaling")
-        configs = call(
-            "autoscaling:DescribeLaunchConfigurations",
-            autoscaling.describe_launch_configurations,
-            LaunchConfigurationNames=[name],
-        )["LaunchConfigurations"]
-        # Launch configurations cannot name a KMS key; only the AMI's snapshots can carry one.
-        return [], next((c.get("ImageId") for c in configs), None)
-
-    # --- Auto Scaling ----------------------------------------------------------------------
-
-    def autoscaling_group(self, name: str) -> AutoScalingGroup | None:
-        autoscaling = self.client("autoscaling")
-        groups = call(
-            "autoscaling:DescribeAutoScalingGroups",
-            autoscaling.describe_auto_scaling_groups,
-            AutoScalingGroupNames=[name],
-        )["AutoScalingGroups"]
-        if not groups:
-            return None
-        group = groups[0]
-        template = group.get("LaunchTemplate") or (
-            group.get("MixedInstancesPolicy", {})
-            .get("LaunchTemplate", {})
-            .get("LaunchTemplateSpecification")
+    def send_message(self, queue_url: str, body: str, delay_seconds: int) -> None:
+        """Send to the re-check queue; SQS holds the message for ``delay_seconds`` (at most
+        900, SQS's limit for DelaySeconds)."""
+        sqs = self.client("sqs")
+        call(
+            "sqs:SendMessage",
+            sqs.send_message,
+            QueueUrl=queue_url,
+            MessageBody=body,
+            DelaySeconds=delay_seconds,
         )
-        return AutoScalingGroup(
-            name=group["AutoScalingGroupName"],
-            service_linked_role_arn=group.get("ServiceLinkedRoleARN"),
-            launch_template=template or None,
-            launch_configuration=group.get("LaunchConfigurationName"),
-        )
-
-    def failed_scaling_activity(self, group_name: str) -> dict[str, Any] | None:
-        """The group's latest scaling activity that failed with Client.InternalError, if any."""
-        autoscaling = self.client("autoscaling")
-        try:
-            activities = call(
-                "autoscaling:DescribeScalingActivities",
-                autoscaling.describe_scaling_activities,
-                AutoScalingGroupName=group_name,
-                MaxRecords=50,
-            )["Activities"]
-        except (AccessDenied, NotFound):
-            return None
-        for activity in activities:
-            message = activity.get("StatusMessage") or ""
-            if CLIENT_INTERNAL_ERROR in message:
-                found = _INSTANCE_IN_TEXT.search(activity.get("Description") or "")
-                return {
-                    "start_time": str(activity.get("StartTime", "")),
-                    "status_message": message,
-                    "description": activity.get("Description"),
-                    "instance_id": found.group(1) if found else None,
-                }
-        return None
-
-    # --- CloudTrail ------------------------------------------------------------------------
-
-    def launch_record(self, instance_id: str) -> dict[str, Any] | None:
-        """The CloudTrail record of the latest RunInstances/StartInstances call for an instance."""
-        paginator = self.client("cloudtrail").get_paginator("lookup_events")
-        iterator = paginator.paginate(
-            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": instance_id}],
-            PaginationConfig={"MaxItems": 50},
-        )
-        try:
-            for page in pages("cloudtrail:LookupEvents", iterator):
-                for item in page.get("Events", []):
-                    if item.get("EventName") in LAUNCH_CALLS:
-                        record = json.loads(item.get("CloudTrailEvent") or "{}")
-                        return record if isinstance(record, dict) else None
-        except (AccessDenied, Unsupported) as err:
-            logger.warning("cloudtrail_lookup_unavailable", extra={"code": err.code})
-        return None
 
     # --- SNS -------------------------------------------------------------------------------
 

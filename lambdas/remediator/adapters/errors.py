@@ -35,6 +35,13 @@ NOT_FOUND_CODES = frozenset(
         "InvalidLaunchTemplateName.NotFoundException",
         "InvalidLaunchTemplateId.VersionNotFound",
         "ResourceNotFoundException",
+        # EC2 API error codes: fleets and Spot requests that no longer exist
+        "InvalidFleetId.NotFound",
+        "InvalidSpotFleetRequestId.NotFound",
+        "InvalidSpotInstanceRequestID.NotFound",
+        # SSM GetParameter: no such parameter, or no such version or label of it
+        "ParameterNotFound",
+        "ParameterVersionNotFound",
     }
 )
 THROTTLED_CODES = frozenset(
