@@ -188,10 +188,13 @@ def test_launchers_start_instances_caller_from_cloudtrail(
     # When EC2 reports it stopped again
     [report] = engine(world, cloudtrail, inbox).handle(state_change(instance, stopped=True))
 
-    # Then the role (not its session) gets the via-EC2 statements
+    # Then the role (not its session) gets what StartInstances needs: CreateGrant for AWS
+    # resources only (the volumes exist; EBS needs no data key to start them)
     assert report.outcome == "remediated", report.reason
     assert report.principal_arn == SAAS_ROLE_ARN
-    assert world.policy(key) == caller_policy(SAAS_ROLE_ARN)
+    expected = default_policy(ACCOUNT)
+    expected["Statement"].append(attach_statement(SAAS_ROLE_ARN))
+    assert world.policy(key) == expected
 
 
 def test_launchers_instant_fleet_caller_from_the_create_fleet_record(
