@@ -222,6 +222,60 @@ def test_storm_of_duplicates_writes_once_and_notifies_once(
     assert {r["outcome"] for r in results} == {"remediated"}
 
 
+def test_event_reusing_an_id_for_other_content_is_refused_not_answered(
+    world: World, lambda_env: dict[str, str]
+) -> None:
+    # Given alice's failure was handled, and a second event reuses its CloudTrail eventID for
+    # another principal's failure (a crafted or broken event)
+    first = load_event(CASE5, {SAMPLE_KEY_ARN: lambda_env["key"]})
+    handled = handler.handler(first, FakeContext())  # type: ignore[arg-type]
+    world.user("mallory")
+    crafted = load_event(
+        CASE5, {SAMPLE_KEY_ARN: lambda_env["key"], "user/ops-alice": "user/mallory"}
+    )
+    crafted["id"] = "another-envelope"
+    before = world.policy(lambda_env["key"])
+
+    # When it arrives
+    result = handler.handler(crafted, FakeContext())  # type: ignore[arg-type]
+
+    # Then it is refused as a reused id: not answered with alice's result, nothing written
+    assert handled["outcome"] == "remediated"
+    assert result["outcome"] == "ignored"
+    assert "already used by an event with other content" in result["reason"]
+    assert world.policy(lambda_env["key"]) == before
+
+
+def test_rollback_while_a_dead_invocation_holds_the_lock_is_one_line_exit_3(
+    world: World, state: DynamoState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a recorded change, and the key's lock held by an invocation that died
+    from remediator import cli
+    from remediator.adapters import dynamo
+
+    key = world.key()
+    engine(state, allow([f"arn:aws:iam::{ACCOUNT}:user/*"], [key])).handle(
+        user_event(world, key, "alice")
+    )
+    dead = DynamoState(TABLE, client=boto3.client("dynamodb", region_name="eu-west-1"))
+    held = dead.lock(key)
+    held.__enter__()  # never released: the process is gone, its lease not yet expired
+
+    # When the operator rolls it back (the wait for the lock cut short)
+    original = dynamo.LOCK_WAIT_SECONDS
+    dynamo.LOCK_WAIT_SECONDS = 0
+    try:
+        code = cli.main(["rollback", "--key", key, "--state-table", TABLE])
+    finally:
+        dynamo.LOCK_WAIT_SECONDS = original
+
+    # Then one line on stderr says the key is locked, exit 3, and nothing changed
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.count("\n") == 1 and "locked by another invocation" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.server
 @pytest.mark.slow
 @pytest.mark.parametrize("round_", range(3))

@@ -30,6 +30,8 @@ PAYLOAD_FIELDS = (
     "detail.eventName",
     "detail.errorCode",
     "detail.requestParameters",
+    "detail.userIdentity.arn",
+    "detail.userIdentity.sessionContext.sessionIssuer.arn",
     'detail."instance-id"',
     "detail.state",
     "detail.AutoScalingGroupName",
