@@ -426,3 +426,21 @@ def test_cli_second_rollback_says_already_rolled_back_and_history_shows_it(
     rollback = next(r for r in records if r["remedy"] == "rollback")
     assert change["status"] == "rolled back"
     assert change["rolled_back_by"] == rollback["change_id"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"id": ', "not valid JSON"),
+        ("[]", "must be a JSON object"),
+    ],
+    ids=["nested-100000-deep", "truncated", "not-an-object"],
+)
+def test_cli_replay_bad_event_exits_two_in_one_line(
+    moto_aws: None, tmp_path: Any, text: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(text)
+    assert cli.main(["replay", str(event)]) == EXIT_USAGE
+    assert message in one_line_error(capsys.readouterr())
