@@ -22,7 +22,9 @@ SID_USE_VIA_EC2 = f"{SID_PREFIX}UseViaEc2"
 SID_ATTACH = f"{SID_PREFIX}Attach"
 TOOL_SIDS = (SID_USE, SID_USE_VIA_EC2, SID_ATTACH)
 
-# The seeds' "use" statement and "attachment of persistent resources" statement.
+# The key-policy statements AWS documents for a key a service-linked role uses: "allow use of
+# the key" and "allow attachment of persistent resources" (EC2 Auto Scaling user guide,
+# "Required AWS KMS key policy for use with encrypted volumes").
 USE_ACTIONS = (
     "kms:Encrypt",
     "kms:Decrypt",
@@ -42,8 +44,8 @@ LAUNCH_ACTIONS = (
     "kms:ReEncryptTo",
     "kms:DescribeKey",
 )
-# Grant operations for the grant remedy: the seeds' cross-account Auto Scaling fix, which is the
-# grant AWS documents (launch_model.ASG_KEY_POLICY, example 2).
+# Grant operations for the grant remedy: the cross-account Auto Scaling grant AWS documents
+# (launch_model.ASG_KEY_POLICY, example 2).
 GRANT_OPERATIONS = (
     "Decrypt",
     "GenerateDataKeyWithoutPlaintext",
