@@ -21,7 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from remediator.patterns import RULES
+from remediator.patterns import RULE_STATES, RULES
 
 # EventBridge -> target delivery: retried for up to this long, then parked in the DLQ.
 TARGET_RETRY_ATTEMPTS = 8
@@ -129,7 +129,7 @@ class Detection(Construct):
                 description=f"KMS launch remediator: {rule_id}",
                 event_bus_name=event_bus.event_bus_name if event_bus else None,
                 event_pattern=pattern,
-                state="ENABLED",
+                state=RULE_STATES[rule_id],
                 targets=[
                     events.CfnRule.TargetProperty(
                         id=target.target_id,

@@ -38,3 +38,12 @@ RULES: dict[str, dict[str, Any]] = {
     "InstanceStoppedOrTerminated": INSTANCE_STOPPED_OR_TERMINATED,
     "AsgLaunchUnsuccessful": ASG_LAUNCH_UNSUCCESSFUL,
 }
+# A rule in state ENABLED receives no read-only management event whose name starts with
+# Describe, Get or List; a denied DescribeKey is one. The KMS rule takes them all (its pattern
+# keeps only denied launch calls). EventBridge user guide, "Receiving read-only management events
+# from AWS services".
+RULE_STATES: dict[str, str] = {
+    "KmsCallDenied": "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+    "InstanceStoppedOrTerminated": "ENABLED",
+    "AsgLaunchUnsuccessful": "ENABLED",
+}

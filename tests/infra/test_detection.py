@@ -264,8 +264,19 @@ def test_rules_target_the_remediator_with_retries_and_dead_letters(deployed: Syn
             "MaximumEventAgeInSeconds": 7200,
         }
         assert targets[0]["DeadLetterConfig"] == {"Arn": dlq_arn}
-        assert rule["Properties"]["State"] == "ENABLED"
         assert "EventBusName" not in rule["Properties"]  # the default bus
+    # And the KMS rule also receives read-only management events (a denied DescribeKey)
+    states = {
+        rule_id: deployed.resources("AWS::Events::Rule")[deployed.logical_id(cfn_rule)][
+            "Properties"
+        ]["State"]
+        for rule_id, cfn_rule in deployed.stack.detection.rules.items()
+    }
+    assert states == {
+        "KmsCallDenied": "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+        "InstanceStoppedOrTerminated": "ENABLED",
+        "AsgLaunchUnsuccessful": "ENABLED",
+    }
 
 
 def test_rules_each_may_invoke_the_remediator_and_nothing_else(deployed: Synthesized) -> None:

@@ -12,7 +12,7 @@ from infra.org.hub import BATCH_SIZE, HUB_BUS_NAME, MAX_RECEIVE_COUNT
 from infra.remediator import HUB_HANDLER
 from remediator import permissions, state_schema
 from remediator.config import Mode, Settings, load_config
-from remediator.patterns import RULES
+from remediator.patterns import RULE_STATES, RULES
 from tests.infra.conftest import as_list
 from tests.infra.org.conftest import ORGANIZATION_ID, HubSynthesized, resources, synth_hub
 
@@ -100,7 +100,7 @@ def test_hub_rules_are_the_detection_patterns_on_the_hub_bus_feeding_the_queue(
     for rule_id, properties in by_pattern.items():
         assert properties["EventPattern"] == RULES[rule_id]
         assert properties["EventBusName"] == {"Ref": bus}
-        assert properties["State"] == "ENABLED"
+        assert properties["State"] == RULE_STATES[rule_id]
         [target] = properties["Targets"]
         assert target["Arn"] == queue_arn
         assert target["DeadLetterConfig"] == {"Arn": dlq_arn}
