@@ -44,11 +44,7 @@ def read_identity(iam: Any, principal_arn: str) -> IdentityPolicies | None:
         return None
     if entity.get("Arn") != principal_arn:
         return None
-    policies = (
-        _role_policies(iam, name)
-        if kind == "role"
-        else (*_user_policies(iam, name), *_groups(iam, name))
-    )
+    policies = _policies(iam, kind, name) + (_groups(iam, name) if kind == "user" else [])
     boundary_arn = (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
     boundary = (
         NamedPolicy(f"permissions boundary {boundary_arn}", _managed(iam, boundary_arn))
@@ -59,65 +55,35 @@ def read_identity(iam: Any, principal_arn: str) -> IdentityPolicies | None:
     return IdentityPolicies(principal_arn, tuple(policies), boundary, tags)
 
 
-def _role_policies(iam: Any, name: str) -> list[NamedPolicy]:
+def _policies(iam: Any, kind: str, name: str) -> list[NamedPolicy]:
+    """The inline and attached managed policies of a role, user or group (``kind``), read with
+    that kind's List*/Get* calls (ListRolePolicies + GetRolePolicy, ...)."""
+    entity = kind.capitalize()  # Role, User, Group: the word in the API's names
+    owner = {f"{entity}Name": name}
     inline = [
         NamedPolicy(
-            f"inline policy {policy} of role {name}",
+            f"inline policy {policy} of {kind} {name}",
             _document(
-                call("iam:GetRolePolicy", iam.get_role_policy, RoleName=name, PolicyName=policy)[
-                    "PolicyDocument"
-                ]
+                call(
+                    f"iam:Get{entity}Policy",
+                    getattr(iam, f"get_{kind}_policy"),
+                    **owner,
+                    PolicyName=policy,
+                )["PolicyDocument"]
             ),
         )
         for policy in _listed(
-            iam, "iam:ListRolePolicies", "list_role_policies", "PolicyNames", RoleName=name
+            iam, f"iam:List{entity}Policies", f"list_{kind}_policies", "PolicyNames", **owner
         )
     ]
     return inline + _attached(
-        iam, "iam:ListAttachedRolePolicies", "list_attached_role_policies", RoleName=name
-    )
-
-
-def _user_policies(iam: Any, name: str) -> list[NamedPolicy]:
-    inline = [
-        NamedPolicy(
-            f"inline policy {policy} of user {name}",
-            _document(
-                call("iam:GetUserPolicy", iam.get_user_policy, UserName=name, PolicyName=policy)[
-                    "PolicyDocument"
-                ]
-            ),
-        )
-        for policy in _listed(
-            iam, "iam:ListUserPolicies", "list_user_policies", "PolicyNames", UserName=name
-        )
-    ]
-    return inline + _attached(
-        iam, "iam:ListAttachedUserPolicies", "list_attached_user_policies", UserName=name
+        iam, f"iam:ListAttached{entity}Policies", f"list_attached_{kind}_policies", **owner
     )
 
 
 def _groups(iam: Any, user: str) -> list[NamedPolicy]:
-    found: list[NamedPolicy] = []
-    for group in _listed(
-        iam, "iam:ListGroupsForUser", "list_groups_for_user", "Groups", UserName=user
-    ):
-        name = group["GroupName"]
-        for policy in _listed(
-            iam, "iam:ListGroupPolicies", "list_group_policies", "PolicyNames", GroupName=name
-        ):
-            response = call(
-                "iam:GetGroupPolicy", iam.get_group_policy, GroupName=name, PolicyName=policy
-            )
-            found.append(
-                NamedPolicy(
-                    f"inline policy {policy} of group {name}", _document(response["PolicyDocument"])
-                )
-            )
-        found += _attached(
-            iam, "iam:ListAttachedGroupPolicies", "list_attached_group_policies", GroupName=name
-        )
-    return found
+    groups = _listed(iam, "iam:ListGroupsForUser", "list_groups_for_user", "Groups", UserName=user)
+    return [policy for group in groups for policy in _policies(iam, "group", group["GroupName"])]
 
 
 def _attached(iam: Any, operation: str, method: str, **owner: str) -> list[NamedPolicy]:
