@@ -54,7 +54,8 @@ def tracing_enabled(environ: os._Environ[str] | dict[str, str]) -> bool:
     return bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not disabled
 
 
-def _traced(function: Handler) -> Handler:
+def traced(function: Handler) -> Handler:
+    """The handler wrapped by powertools' Tracer where tracing is on; as it is otherwise."""
     if not tracing_enabled(os.environ):
         return function
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 (only where tracing is on)
@@ -131,7 +132,7 @@ def _count(reports: list[Report]) -> None:
 
 
 @logger.inject_lambda_context(correlation_id_path="id")
-@_traced
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return pipeline()(event=event, context=context)
