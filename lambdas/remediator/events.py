@@ -72,6 +72,22 @@ def _meta(event: Mapping[str, Any], detail: Mapping[str, Any]) -> EventMeta | No
     return EventMeta(event_id=event_id, dedup_key=dedup, account=account, region=region)
 
 
+def launch_account(trigger: Trigger) -> str:
+    """The account the launch happened in, which organization mode acts in.
+
+    For a denied KMS call, the launching principal's account: CloudTrail delivers a
+    cross-account call to the caller's account and to the key owner's with one
+    ``sharedEventID`` (the copies differ in ``account`` and ``recipientAccountId``), and both
+    name the same caller, so both copies lead to the same account and the same remedy. An EC2
+    or Auto Scaling event has one copy, in the account where it occurred, which EventBridge keeps
+    as ``account`` when a rule forwards it (EventBridge user guide, "Sending and receiving events
+    between AWS accounts"); so does a denied call whose principal could not be read, which is
+    refused without any call."""
+    if isinstance(trigger, KmsCallDenied) and trigger.principal is not None:
+        return trigger.principal.account
+    return trigger.meta.account
+
+
 # --- EC2 state changes and Auto Scaling failures ------------------------------------------
 
 
@@ -113,6 +129,7 @@ __all__ = [
     "Trigger",
     "is_group_name",
     "is_instance_id",
+    "launch_account",
     "parse_event",
     "principal_from_identity",
 ]

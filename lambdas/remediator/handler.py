@@ -20,9 +20,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from remediator import recheck
+from remediator.adapters.accounts import AccountSessions
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.dynamo import DynamoState, state_for
 from remediator.adapters.incidents import incidents_for
+from remediator.adapters.routing import AccountRouter
 from remediator.config import Settings
 from remediator.outcomes import (
     METRICS_NAMESPACE,
@@ -71,8 +73,11 @@ def remediator() -> Remediator:
     settings = Settings.from_env(os.environ)
     state = state_for(settings.state_table_name)
     client = state.client if isinstance(state, DynamoState) else None  # one client for both
+    member_role = settings.config.member_role
+    # Organization mode: each call in the account it concerns (adapters/routing.py).
+    aws = AccountRouter(AccountSessions(member_role)) if member_role else AwsAdapter()
     return Remediator(
-        AwsAdapter(),
+        aws,
         settings.config,
         topic_arn=settings.notify_topic_arn,
         state=state,

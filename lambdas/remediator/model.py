@@ -128,6 +128,7 @@ class PlannedChange:
     remedy: str  # "key-policy" or "grant"
     before: Any  # the key policy before, or None for a grant
     planned: Any  # the policy to write, or the grant (name, grantee, operations)
+    account: str = ""  # the account the write is made in (organization mode), if recorded
 
 
 @dataclass(frozen=True)

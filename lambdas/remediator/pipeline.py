@@ -19,6 +19,7 @@ from dataclasses import replace
 from remediator import incidents, recheck
 from remediator.assess import Assessment, assess, with_grants
 from remediator.config import RemediatorConfig
+from remediator.cross_account import Prerequisite, grantor_prerequisite
 from remediator.decision import (
     NO_CHANGE,
     Action,
@@ -28,7 +29,7 @@ from remediator.decision import (
     has_equivalent_grant,
     manual_fix,
 )
-from remediator.events import EventMeta, Ignored, parse_event
+from remediator.events import EventMeta, Ignored, Trigger, launch_account, parse_event
 from remediator.identify import Dismissal, Launch, Target, identify
 from remediator.incident_steps import IncidentSteps
 from remediator.incidents import IncidentStore, Joined
@@ -89,6 +90,16 @@ class Remediator:
             event_id = trigger.meta.event_id if trigger.meta else "unknown"
             logger.info("event_ignored", extra={"reason": trigger.reason, "event_id": event_id})
             return [Report(Outcome.IGNORED, event_id, trigger.reason)]
+        meta = trigger.meta
+        account = launch_account(trigger)
+        # Organization mode: the launch's account decides what may change, and where.
+        config = self.config.for_account(account) if self.config.member_role else self.config
+        with self.aws.acting_for(meta.event_id, account, meta.region):
+            return self._handle(event, attempt, trigger, config)
+
+    def _handle(
+        self, event: object, attempt: int, trigger: Trigger, config: RemediatorConfig
+    ) -> list[Report]:
         meta, kind = trigger.meta, type(trigger).__name__
         launch = identify(trigger, self.aws)
         if launch.awaiting:
@@ -110,7 +121,9 @@ class Remediator:
                 )
             ]
         else:
-            reports = [self._target(meta, kind, launch, target) for target in launch.targets]
+            reports = [
+                self._target(meta, kind, launch, target, config) for target in launch.targets
+            ]
         reports += self._recovered()
         for report in reports:
             logger.info(
@@ -162,28 +175,39 @@ class Remediator:
             self._notify(report)
         return [report]
 
-    def assess(self, meta: EventMeta, target: Target, *, thorough: bool = False) -> Assessment:
+    def assess(
+        self,
+        meta: EventMeta,
+        target: Target,
+        *,
+        thorough: bool = False,
+        config: RemediatorConfig | None = None,
+    ) -> Assessment:
         """Re-read AWS for one target (``thorough``: whatever can be read, for diagnose)."""
+        this_account = self.aws.account_id()
         return assess(
             self.aws,
             self.state,
-            self.config,
-            # The account these credentials act in (STS), not the one the event claims.
-            this_account=self.aws.account_id(),
-            event_account=meta.account,
+            config or self.config,
+            # The account these credentials act in (STS), not the one the event claims; in
+            # organization mode, the launch's account, reached through its member role.
+            this_account=this_account,
+            event_account=this_account if self.config.member_role else meta.account,
             region=meta.region,
             target=target,
             thorough=thorough,
         )
 
-    def _target(self, meta: EventMeta, kind: str, launch: Launch, target: Target) -> Report:
+    def _target(
+        self, meta: EventMeta, kind: str, launch: Launch, target: Target, config: RemediatorConfig
+    ) -> Report:
         opening = self.incidents.before(meta, kind, target)
         if isinstance(opening, Joined):
             joined = incidents.joined_result(opening.incident)
             return self._report(meta, kind, launch, target, joined, opening.incident.key_arn)
         try:
-            assessment = self.assess(meta, target)
-            result = self.result(meta, target, assessment)
+            assessment = self.assess(meta, target, config=config)
+            result = self.result(meta, target, assessment, config)
         except BaseException:
             self.incidents.failed(opening)  # the next event of the pair decides instead
             raise
@@ -230,18 +254,27 @@ class Remediator:
             for r in recovered
         ]
 
-    def result(self, meta: EventMeta, target: Target, assessment: Assessment) -> Result:
+    def result(
+        self,
+        meta: EventMeta,
+        target: Target,
+        assessment: Assessment,
+        config: RemediatorConfig | None = None,
+    ) -> Result:
         """Decide on an assessed target and act on the decision (or, in dry-run, say how)."""
+        config = config or self.config
         if assessment.facts is None or assessment.problem:
             reason = assessment.problem or "the key could not be resolved"
             fix = assessment.suggested_fix or manual_fix(reason, target.instance_id)
             return Result(Outcome.REFUSED, reason, suggested_fix=fix)
         facts = assessment.facts
-        if self.config.allow.allows_key(facts.key.arn):
+        if config.allow.allows_key(facts.key.arn):
             self.remedies.recover_pending(facts.key.arn)
-        return self._act(meta, facts, decide(facts, self.config))
+        return self._act(meta, facts, decide(facts, config), config)
 
-    def _act(self, meta: EventMeta, facts: Facts, decision: Decision) -> Result:
+    def _act(
+        self, meta: EventMeta, facts: Facts, decision: Decision, config: RemediatorConfig
+    ) -> Result:
         if decision.action in NO_CHANGE:
             return no_change(decision)
         if decision.action is Action.CREATE_GRANT and facts.grants is None:
@@ -250,14 +283,27 @@ class Remediator:
             facts = with_grants(self.aws, facts)
             if facts.grants is not None and has_equivalent_grant(facts.grants, decision.grant):
                 return Result(Outcome.ALREADY_ALLOWED, "an equivalent grant already exists")
-        if self.config.dry_run:
+        prerequisite = self._key_owners_half(facts, decision)
+        if isinstance(prerequisite, Result):
+            return prerequisite
+        if config.dry_run or (prerequisite is not None and prerequisite.dry_run):
+            changes = planned_changes(decision)
+            if prerequisite is not None:
+                changes["key_owner_statements"] = prerequisite.statements
             return Result(
                 Outcome.DRY_RUN,
                 f"dry-run: would apply: {decision.reason}",
                 remedy=decision.action.value,
-                changes=planned_changes(decision),
+                changes=changes,
             )
-        return self.remedies.apply(meta.event_id, facts, decision)
+        return self.remedies.apply(meta.event_id, facts, decision, config, prerequisite)
+
+    def _key_owners_half(self, facts: Facts, decision: Decision) -> Prerequisite | Result | None:
+        """Organization mode, a grant on another account's key: what the key's account must say
+        first (its statement is made by this tool too), or why it may not be changed."""
+        if not self.config.member_role or facts.key.account == facts.this_account:
+            return None
+        return grantor_prerequisite(self.config, facts, decision)
 
     # --- notifications -----------------------------------------------------------------------
 
@@ -276,6 +322,8 @@ class Remediator:
                 )
             if report.change_id and report.key_arn:
                 self.state.close_change(report.key_arn, report.change_id)
+                if report.extra.get("key_owner_change_id"):
+                    self.state.close_change(report.key_arn, report.extra["key_owner_change_id"])
         except AwsError as err:
             self._notification_failed(report, err)
 

@@ -73,7 +73,22 @@ class AwsPort(Protocol):
         """A view of this port whose every write is refused (for diagnose)."""
         ...
 
-    def account_id(self) -> str: ...
+    def account_id(self) -> str:
+        """The account the calls act in: the credentials' own (STS), or, inside
+        ``acting_for``, the account of the launch."""
+        ...
+
+    def acting_for(
+        self, event_id: str, account: str, region: str
+    ) -> contextlib.AbstractContextManager[None]:
+        """The calls made inside are for the event ``event_id``, about a launch in ``account``
+        and ``region``. A port of one account ignores it; one that reaches the accounts of an
+        organization (``adapters/routing.py``) routes each call by the account it concerns."""
+        ...
+
+    def in_account(self, account: str) -> AwsPort:
+        """Where calls about ``account``'s resources are made (a port of one account: itself)."""
+        ...
 
     def describe_key(self, key_reference: str) -> KeyInfo | None: ...
 
@@ -88,6 +103,10 @@ class AwsPort(Protocol):
     ) -> str: ...
 
     def revoke_grant(self, key_arn: str, grant_id: str) -> None: ...
+
+    def retire_grant(self, key_arn: str, grant_id: str) -> None:
+        """Delete a grant as the account that created it (no key-policy permission needed)."""
+        ...
 
     def validate_policy(self, policy_text: str) -> list[dict[str, Any]] | None: ...
 

@@ -12,14 +12,13 @@ that the async retry, and then the dead-letter queue, take over.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from remediator.assess import read_grants
-from remediator.authorization import Blocker
 from remediator.config import RemediatorConfig
+from remediator.cross_account import Prerequisite, prerequisite_holds, with_prerequisite
 from remediator.decision import (
     Action,
     Decision,
@@ -27,46 +26,38 @@ from remediator.decision import (
     GrantPlan,
     decide,
     grant_denied_fix,
-    launch_verdict,
     policy_diff,
     suggested_fix,
     write_denied_fix,
 )
-from remediator.model import KeyInfo, PlannedChange
+from remediator.model import PlannedChange
 from remediator.outcomes import Outcome
-from remediator.policy import (
-    ADMIN_ACTIONS,
-    admin_actions_granted,
-    parse_policy,
-    render,
-    same_untouched_parts,
-)
+from remediator.policy import parse_policy, render
 from remediator.ports import AccessDenied, AwsError, AwsPort, LockLost, Rejected, StatePort
 from remediator.recovery import Recovered, recover, settle
+from remediator.remedy_checks import (
+    grant_undo,
+    no_change,
+    plan_record,
+    planned_changes,
+    policy_undo,
+    verify_key_policy,
+    vet,
+)
 from remediator.report import Result
+
+# The names other modules take from here.
+__all__ = [
+    "GRANT",
+    "KEY_POLICY",
+    "Remedies",
+    "no_change",
+    "planned_changes",
+    "verify_key_policy",
+]
 
 KEY_POLICY = Action.PUT_KEY_POLICY.value
 GRANT = Action.CREATE_GRANT.value
-
-
-def no_change(decision: Decision) -> Result:
-    """The result of a decision that changes nothing."""
-    if decision.action is Action.NOTHING:
-        return Result(Outcome.ALREADY_ALLOWED, decision.reason)
-    outcome = (
-        Outcome.BLOCKED_ELSEWHERE
-        if decision.action is Action.BLOCKED_ELSEWHERE
-        else Outcome.REFUSED
-    )
-    return Result(outcome, decision.reason, suggested_fix=decision.suggested_fix)
-
-
-def planned_changes(decision: Decision) -> dict[str, Any]:
-    """What a dry run reports it would apply."""
-    if decision.policy_change is not None:
-        return {"statements": policy_diff(decision.policy_change)}
-    assert decision.grant is not None
-    return {"grant": plan_record(decision.grant)}
 
 
 @dataclass
@@ -78,7 +69,17 @@ class Remedies:
     # pipeline notifies them as their own reports.
     recovered: list[Recovered] = field(default_factory=list)
 
-    def apply(self, event_id: str, facts: Facts, decision: Decision) -> Result:
+    def apply(
+        self,
+        event_id: str,
+        facts: Facts,
+        decision: Decision,
+        config: RemediatorConfig | None = None,
+        prerequisite: Prerequisite | None = None,
+    ) -> Result:
+        """Make the decided change (``config``: the launch account's, default the top level).
+        With a ``prerequisite``, the key owner's statement first, then the grant: one result."""
+        config = config or self.config
         with self.state.lock(facts.key.arn):
             self.recovered += recover(self.aws, self.state, facts.key.arn)
             if self.state.serializes_writes:
@@ -93,12 +94,14 @@ class Remedies:
                         f"KMS denied GetKeyPolicy to this account: {err}",
                         suggested_fix=write_denied_fix(facts, "kms:GetKeyPolicy"),
                     )
-                decision = decide(facts, self.config)
+                decision = decide(facts, config)
             if decision.action is Action.PUT_KEY_POLICY:
                 return self._key_policy(event_id, facts, decision)
             if decision.action is Action.CREATE_GRANT:
                 assert decision.grant is not None
-                return self._grant(event_id, facts, decision.grant, decision.reason)
+                if prerequisite is None:
+                    return self._grant(event_id, facts, decision.grant, decision.reason)
+                return self._both_halves(event_id, facts, decision, prerequisite)
             return no_change(decision)
 
     def recover_pending(self, key_arn: str) -> None:
@@ -157,10 +160,14 @@ class Remedies:
 
     # --- grant -----------------------------------------------------------------------------
 
-    def _grant(self, event_id: str, facts: Facts, plan: GrantPlan, reason: str) -> Result:
+    def _grant(
+        self, event_id: str, facts: Facts, plan: GrantPlan, reason: str, with_change: str = ""
+    ) -> Result:
+        """``with_change``: the key owner's change this grant needs (undone together)."""
         result = Result(Outcome.REMEDIATED, reason, remedy=GRANT)
+        record = plan_record(plan) | ({"with_change": with_change} if with_change else {})
         planned = PlannedChange(
-            plan.key_arn, event_id, facts.principal.arn, GRANT, None, plan_record(plan)
+            plan.key_arn, event_id, facts.principal.arn, GRANT, None, record, facts.this_account
         )
         grant_ids: list[str] = []
 
@@ -202,6 +209,72 @@ class Remedies:
             g.grant_id == grant_id and set(plan.operations) <= set(g.operations) for g in after
         )
         return True, "" if listed else "verification failed: the new grant is not listed"
+
+    # --- both halves of a cross-account grant ---------------------------------------------
+
+    def _both_halves(
+        self, event_id: str, facts: Facts, decision: Decision, need: Prerequisite
+    ) -> Result:
+        """The key owner's statement (in the key's account), then the grant (from the
+        launcher's): each vetted, recorded, fenced, written and verified; one result."""
+        assert decision.grant is not None
+        key_arn = facts.key.arn
+        result = Result(Outcome.REMEDIATED, decision.reason, remedy=GRANT)
+        try:
+            before = parse_policy(self.aws.get_key_policy(key_arn))
+        except AccessDenied as err:
+            why = f"KMS denied GetKeyPolicy in the key's account {need.key_account}: {err}"
+            return replace(result, outcome=Outcome.REFUSED, reason=why)
+        change = with_prerequisite(before, need)
+        first: dict[str, Any] = {}
+        if change is not None:
+            written = self._prerequisite(event_id, facts, need, before, *change)
+            if isinstance(written, Result):
+                return written
+            first = written
+        granted = self._grant(
+            event_id, facts, decision.grant, decision.reason, first.get("change_id", "")
+        )
+        if not first:
+            return granted
+        changes = {**(granted.changes or {}), "key_owner_statements": first["statements"]}
+        extra = {**granted.extra, "key_owner_change_id": first["change_id"]}
+        return replace(granted, changes=changes, extra=extra)
+
+    def _prerequisite(
+        self,
+        event_id: str,
+        facts: Facts,
+        need: Prerequisite,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        added: list[dict[str, Any]],
+    ) -> dict[str, Any] | Result:
+        key_arn = facts.key.arn
+        result = Result(Outcome.REMEDIATED, "", remedy=KEY_POLICY)
+        text = render(after)
+        problem = "the key policy would exceed 32 KB" if text is None else None
+        problem = problem or vet(self.aws, text or "", added)
+        if problem or text is None:
+            return replace(result, outcome=Outcome.REFUSED, reason=f"{problem}; nothing written")
+        planned = PlannedChange(
+            key_arn, event_id, need.grantor_role, KEY_POLICY, before, after, need.key_account
+        )
+        change_id, failed = self._write(
+            planned, result, facts, lambda: self.aws.put_key_policy(key_arn, text)
+        )
+        if failed:
+            return replace(failed, reason=f"the key owner's statements: {failed.reason}")
+        read_back = parse_policy(self.aws.get_key_policy(key_arn))
+        problem = prerequisite_holds(before, read_back, need)
+        note = f"verification failed: {problem}" if problem else ""
+        audited = self._finish(key_arn, change_id, read_back, note)
+        if problem or audited:
+            why = f"verification failed after PutKeyPolicy: {problem}" if problem else audited
+            return replace(
+                result, outcome=Outcome.FAILED, reason=why, changes={"statements": added}
+            )
+        return {"change_id": change_id, "statements": added}
 
     # --- fenced write and its audit --------------------------------------------------------
 
@@ -286,61 +359,3 @@ def _refused_fix(facts: Facts, planned: PlannedChange, *, denied: bool) -> dict[
         )
         return grant_denied_fix(facts, plan)
     return write_denied_fix(facts, "kms:PutKeyPolicy")
-
-
-def plan_record(plan: GrantPlan) -> dict[str, Any]:
-    return {"name": plan.name, "grantee": plan.grantee, "operations": list(plan.operations)}
-
-
-def vet(aws: AwsPort, policy_text: str, added: list[dict[str, Any]]) -> str | None:
-    """Why the new policy must not be applied, or None. The local check always runs;
-    Access Analyzer adds its own where it is available."""
-    granted = admin_actions_granted(added)
-    if granted:
-        return f"the added statements would grant administrative actions {granted}"
-    findings = aws.validate_policy(policy_text)
-    errors = [f for f in findings or [] if f.get("findingType") == "ERROR"]
-    if errors:
-        details = "; ".join(f"{f.get('issueCode')}: {f.get('findingDetails')}" for f in errors)
-        return f"Access Analyzer ValidatePolicy reported errors: {details}"
-    added_text = json.dumps({"Version": "2012-10-17", "Statement": added})
-    checked = aws.check_access_not_granted(added_text, ADMIN_ACTIONS)
-    if checked is not None and checked[0] != "PASS":
-        return (
-            f"Access Analyzer: the added statements may grant administrative access: {checked[1]}"
-        )
-    return None
-
-
-def verify_key_policy(facts: Facts, after: dict[str, Any]) -> str | None:
-    """The problem with the policy read back after PutKeyPolicy, or None when it holds: the
-    launch is allowed (or, for a principal of another account, the key's side of it is), and
-    every statement the tool did not write is as it was."""
-    assert facts.policy is not None
-    verdict = launch_verdict(replace(facts, policy=after))
-    if not verdict.allowed and verdict.blocker is not Blocker.OTHER_ACCOUNT_IDENTITY:
-        return verdict.detail
-    if not same_untouched_parts(facts.policy, after):
-        # Compared exactly (exact_json.same): a changed number, a boolean become a string, a
-        # dropped or added name all count, though Python's == would hold some of them equal.
-        return "statements the tool did not write (or the policy's Version or Id) changed"
-    return None
-
-
-def policy_undo(key: KeyInfo, principal_arn: str, before: Any, change_id: str) -> dict[str, Any]:
-    undo: dict[str, Any] = {
-        "description": f"restore the key policy as it was before {principal_arn} was added",
-        "cli": f"aws kms put-key-policy --key-id {key.arn} --policy-name default "
-        "--policy file://previous-policy.json",
-        "previous_policy": before,
-    }
-    if change_id:
-        undo["rollback"] = f"python -m remediator rollback --key {key.arn} --change-id {change_id}"
-    return undo
-
-
-def grant_undo(key_arn: str, grant_id: str) -> dict[str, Any]:
-    return {
-        "description": "revoke the grant",
-        "cli": f"aws kms revoke-grant --key-id {key_arn} --grant-id {grant_id}",
-    }

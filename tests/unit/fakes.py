@@ -3,7 +3,9 @@ and any write (``put_key_policy``, ``create_grant``) recorded and refused with a
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +44,7 @@ DEFAULT_POLICY = {
         }
     ],
 }
-WRITE_METHODS = ("put_key_policy", "create_grant", "revoke_grant")
+WRITE_METHODS = ("put_key_policy", "create_grant", "revoke_grant", "retire_grant")
 
 
 class WriteAttempted(AssertionError):
@@ -75,6 +77,13 @@ class RecordingAws:
     def account_id(self) -> str:
         self._record("account_id")
         return ACCOUNT
+
+    @contextlib.contextmanager
+    def acting_for(self, event_id: str, account: str, region: str) -> Iterator[None]:
+        yield
+
+    def in_account(self, account: str) -> RecordingAws:
+        return self
 
     # --- KMS -------------------------------------------------------------------------------
 
@@ -112,6 +121,10 @@ class RecordingAws:
     def revoke_grant(self, key_arn: str, grant_id: str) -> None:
         self._record("revoke_grant", key_arn, grant_id)
         raise WriteAttempted(f"revoke_grant({key_arn!r}, {grant_id!r})")
+
+    def retire_grant(self, key_arn: str, grant_id: str) -> None:
+        self._record("retire_grant", key_arn, grant_id)
+        raise WriteAttempted(f"retire_grant({key_arn!r}, {grant_id!r})")
 
     def create_grant(
         self, key_arn: str, grantee: str, operations: tuple[str, ...], name: str

@@ -31,6 +31,7 @@ import boto3
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.errors import call
 from remediator.arns import is_account_id
+from remediator.cross_account import member_role_arn
 from remediator.ports import Rejected
 
 ASSUME_ROLE = "sts:AssumeRole"
@@ -48,10 +49,6 @@ def session_name(event_id: str) -> str:
     character STS does not allow replaced by ``-``, cut to STS's 64 characters."""
     cleaned = _SESSION_NAME_DISALLOWED.sub("-", event_id) or UNKNOWN_EVENT
     return (SESSION_NAME_PREFIX + cleaned)[:MAX_SESSION_NAME_LENGTH]
-
-
-def member_role_arn(partition: str, account: str, role_name: str) -> str:
-    return f"arn:{partition}:iam::{account}:role/{role_name}"
 
 
 def _utc_now() -> datetime:

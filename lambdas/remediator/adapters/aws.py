@@ -11,8 +11,10 @@ clients wrapped in botocore's Stubber. Every action called here is declared in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +84,14 @@ class AwsAdapter(IdentityReads, LaunchReads):
             self._account = str(call("sts:GetCallerIdentity", sts.get_caller_identity)["Account"])
         return self._account
 
+    @contextlib.contextmanager
+    def acting_for(self, event_id: str, account: str, region: str) -> Iterator[None]:
+        """One account's credentials: every call is made with them, whatever the event."""
+        yield
+
+    def in_account(self, account: str) -> AwsAdapter:
+        return self
+
     # --- KMS -------------------------------------------------------------------------------
 
     def describe_key(self, key_reference: str) -> KeyInfo | None:
@@ -149,6 +159,14 @@ class AwsAdapter(IdentityReads, LaunchReads):
         role holds no kms:RevokeGrant)."""
         kms = self.client("kms")
         call("kms:RevokeGrant", kms.revoke_grant, KeyId=key_arn, GrantId=grant_id)
+
+    def retire_grant(self, key_arn: str, grant_id: str) -> None:
+        """Delete a grant as the account in which it was created: "the AWS account in which
+        the grant was created can retire the grant", without any key-policy permission
+        (https://docs.aws.amazon.com/kms/latest/developerguide/grant-delete.html). Used by
+        ``rollback`` for a grant made from another account than the key's."""
+        kms = self.client("kms")
+        call("kms:RetireGrant", kms.retire_grant, KeyId=key_arn, GrantId=grant_id)
 
     # --- IAM Access Analyzer --------------------------------------------------------------
     # An extra check: where it cannot answer (an emulator without it, a role without the

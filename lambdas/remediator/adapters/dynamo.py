@@ -210,6 +210,7 @@ class DynamoState:
             "before": _text(exact_json.dumps(change.before)),
             "planned": _text(exact_json.dumps(change.planned)),
             "token": _text(self.tokens.get(change.key_arn, "")),
+            **({"account": _text(change.account)} if change.account else {}),
         }
         call("dynamodb:PutItem", self.client.put_item, TableName=self.table, Item=item)
         return change_id
@@ -224,6 +225,7 @@ class DynamoState:
             SORT_KEY: _text(f"{intent['at']['S']}#{change_id}"),
             **{name: intent[name] for name in ("change_id", "event_id", "principal_arn")},
             **{name: intent[name] for name in ("remedy", "at", "before", "planned")},
+            **{name: intent[name] for name in ("account",) if name in intent},
             "after": _text(exact_json.dumps(after)),
         }
         if note:
