@@ -166,8 +166,11 @@ class Remedies:
         """``with_change``: the key owner's change this grant needs (undone together)."""
         result = Result(Outcome.REMEDIATED, reason, remedy=GRANT)
         record = plan_record(plan) | ({"with_change": with_change} if with_change else {})
+        # Organization mode records the account the grant is made from (rollback retires it
+        # from there); a single account makes every grant itself, as before.
+        account = facts.this_account if self.config.member_role else ""
         planned = PlannedChange(
-            plan.key_arn, event_id, facts.principal.arn, GRANT, None, record, facts.this_account
+            plan.key_arn, event_id, facts.principal.arn, GRANT, None, record, account
         )
         grant_ids: list[str] = []
 

@@ -62,18 +62,75 @@ def rollback(
         }
         if change["change_id"] in undone:
             return result | {"outcome": ALREADY, "reason": "this change was already rolled back"}
-        if change["remedy"] == GRANT:
+        grant, statement = _halves(change, changes, undone)
+        if grant is not None and statement is not None:
+            result |= _both(aws, state, key_arn, change, (grant, statement), changes, undone, force)
+        elif change["remedy"] == GRANT:
             result |= _revoke(aws, state, key_arn, change)
         else:
-            later = [
-                c["change_id"]
-                for c in changes
-                if c["at"] > change["at"] and c["change_id"] not in undone
-            ]
-            result |= _restore(aws, state, key_arn, change, later, force=force)
+            result |= _restore(
+                aws, state, key_arn, change, _later(changes, change, undone), force=force
+            )
     if notify is not None:
         subject = f"[{SERVICE_NAME}] rollback {result['outcome']}: {key_arn[-36:]}"
         notify(subject, json.dumps(result, default=str), result["outcome"])
+    return result
+
+
+def _halves(
+    change: dict[str, Any], changes: list[dict[str, Any]], undone: set[Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the grant, the key owner's statement it needed) when ``change`` is either of them."""
+    if change["remedy"] == GRANT:
+        needed = (change.get("planned") or {}).get("with_change")
+        statement = next((c for c in changes if needed and c["change_id"] == needed), None)
+        return change, statement if statement and needed not in undone else None
+    grant = next(
+        (
+            c
+            for c in changes
+            if (c.get("planned") or {}).get("with_change") == change["change_id"]
+            and c["change_id"] not in undone
+        ),
+        None,
+    )
+    return grant, change if grant else None
+
+
+def _later(changes: list[dict[str, Any]], change: dict[str, Any], undone: set[Any]) -> list[str]:
+    return [
+        c["change_id"] for c in changes if c["at"] > change["at"] and c["change_id"] not in undone
+    ]
+
+
+def _both(
+    aws: AwsPort,
+    state: StatePort,
+    key_arn: str,
+    change: dict[str, Any],
+    halves: tuple[dict[str, Any], dict[str, Any]],
+    changes: list[dict[str, Any]],
+    undone: set[Any],
+    force: bool,
+) -> dict[str, Any]:
+    """A cross-account grant and the key owner's statement it needed, undone together: the
+    grant first (while the statement that let its creator make it still stands), then the
+    statement. The result is the chosen change's; ``together`` is the other's."""
+    grant, statement = halves
+    first = _revoke(aws, state, key_arn, grant)
+    if first["outcome"] == ROLLED_BACK:
+        rest = [c for c in changes if c["change_id"] != grant["change_id"]]
+        later = _later(rest, statement, undone)
+        second = _restore(aws, state, key_arn, statement, later, force=force)
+    else:
+        second = {"outcome": REFUSED, "reason": "not restored: the grant it let be made stays"}
+    mine, other, other_change = (
+        (first, second, statement) if change is grant else (second, first, grant)
+    )
+    together = {"change_id": other_change["change_id"], "remedy": other_change["remedy"], **other}
+    result = mine | {"together": together}
+    if mine["outcome"] == ROLLED_BACK and other["outcome"] != ROLLED_BACK:
+        result |= {"outcome": other["outcome"], "reason": f"together: {other['reason']}"}
     return result
 
 
@@ -81,7 +138,12 @@ def _revoke(aws: AwsPort, state: StatePort, key_arn: str, change: dict[str, Any]
     grant_id = change["after"]["grant_id"]
     planned = {"rolls_back": change["change_id"], "revoke": grant_id}
     change_id = _begin(state, key_arn, change, None, planned)
-    aws.revoke_grant(key_arn, grant_id)
+    creator = change.get("account")
+    if creator and creator != key_arn.split(":")[4]:
+        # Made from another account (organization mode): that account retires it.
+        aws.in_account(creator).retire_grant(key_arn, grant_id)
+    else:
+        aws.revoke_grant(key_arn, grant_id)
     ok = grant_id not in {g.grant_id for g in aws.list_grants(key_arn)}
     state.finish_change(key_arn, change_id, {"revoked": grant_id})
     return {"revoked_grant_id": grant_id, "rollback_id": change_id or None, **_verdict(ok)}

@@ -29,9 +29,10 @@ ENFORCED_OPERATIONS = ("describe_key", "list_grants", "create_grant")
 REMEDIATOR_ROLE = "KmsLaunchRemediatorFunctionRole"
 
 
-def remediator_role(world: World, key_patterns: list[str]) -> str:
+def remediator_role(world: World, key_patterns: list[str], name: str = REMEDIATOR_ROLE) -> str:
     """The remediator's own role in this account, with the KMS permissions the stack gives it on
-    the allowlisted keys (README, "Security model"). It is who creates the cross-account grants."""
+    the allowlisted keys (README, "Security model"). It is who creates the cross-account grants.
+    ``name``: another role with those permissions, such as a member account's member role."""
     iam = world.client("iam")
     trust = {
         "Version": "2012-10-17",
@@ -43,9 +44,9 @@ def remediator_role(world: World, key_patterns: list[str]) -> str:
             }
         ],
     }
-    arn: str = iam.create_role(
-        RoleName=REMEDIATOR_ROLE, AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
     permissions = {
         "Version": "2012-10-17",
         "Statement": [
@@ -57,9 +58,7 @@ def remediator_role(world: World, key_patterns: list[str]) -> str:
             {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"},
         ],
     }
-    iam.put_role_policy(
-        RoleName=REMEDIATOR_ROLE, PolicyName="kms", PolicyDocument=json.dumps(permissions)
-    )
+    iam.put_role_policy(RoleName=name, PolicyName="kms", PolicyDocument=json.dumps(permissions))
     return arn
 
 
