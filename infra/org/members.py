@@ -30,6 +30,7 @@ from infra.detection import Detection, EventBusTarget
 from infra.org.nag import suppress_member_account_findings, suppress_member_region_findings
 from infra.remediator import DLQ_RETENTION, engine_statements
 from infra.trail import ManagementEventsTrail
+from remediator import permissions
 
 # Named roles, the same in every member account: the hub assumes the member role by name, and
 # the regional rules name the forwarder role by ARN.
@@ -105,11 +106,19 @@ class MemberAccountStack(Stack):
         )
         allowlist = settings.remediator.widest_allowlist()
         self.allowed_key_patterns = allowlist.keys
+        statements = engine_statements(self, allowlist.keys, allowlist.principals)
+        if allowlist.keys and allowlist.principals:
+            # The grants this account makes on other accounts' keys: rollback retires them
+            # from here (remediator.permissions.GRANT_RETIRE_ACTIONS).
+            statements.append(
+                iam.PolicyStatement(
+                    sid="RetireGrantsOnAllowlistedKeys",
+                    actions=list(permissions.GRANT_RETIRE_ACTIONS),
+                    resources=list(allowlist.keys),
+                )
+            )
         self.engine_policy = iam.Policy(
-            self,
-            "EnginePolicy",
-            statements=engine_statements(self, allowlist.keys, allowlist.principals),
-            roles=[self.member_role],
+            self, "EnginePolicy", statements=statements, roles=[self.member_role]
         )
 
         # EventBridge assumes this role to put the rules' events on the hub's bus; only for

@@ -37,6 +37,14 @@ def grant_write_conditions(grantee_patterns: Iterable[str]) -> dict[str, Any]:
     }
 
 
+# Undoing a grant made from another account than the key's (organization mode: the grant of a
+# cross-account case, made by the launcher's account's member role). ``rollback`` retires it as
+# that account: "the AWS account in which the grant was created can retire the grant", with no
+# key-policy permission; kms:RetireGrant is effective in IAM policies only
+# (https://docs.aws.amazon.com/kms/latest/developerguide/grant-delete.html). Granted to the
+# member role on the allowlisted keys; a single account revokes its grants as the key owner.
+GRANT_RETIRE_ACTIONS: tuple[str, ...] = ("kms:RetireGrant",)
+
 # Reads of a key. Granted on the allowlisted key ARN patterns plus, for DescribeKey (used to
 # resolve aliases and tell AWS-managed keys apart before the allowlist can be checked), "*".
 KEY_READ_ACTIONS: tuple[str, ...] = ("kms:GetKeyPolicy", "kms:ListGrants")

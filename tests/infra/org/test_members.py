@@ -164,6 +164,7 @@ def test_member_role_has_nothing_the_hub_keeps_for_itself(allowlisted: HubSynthe
         *permissions.GROUP_READ_ACTIONS,
         *permissions.MANAGED_POLICY_READ_ACTIONS,
         *permissions.PARAMETER_READ_ACTIONS,  # resolve:ssm: AMIs are the member's parameters
+        *permissions.GRANT_RETIRE_ACTIONS,  # rollback of a grant this account made
     }
     # Then they are exactly those: no state table, no topic, no role assumption, no wildcard
     assert granted == declared
@@ -181,6 +182,24 @@ def test_member_role_without_allowlist_can_write_nothing() -> None:
     }
     assert granted & set(permissions.KEY_WRITE_ACTIONS) == set()
     assert granted & set(permissions.KEY_READ_ACTIONS) == set()
+    assert granted & set(permissions.GRANT_RETIRE_ACTIONS) == set()
+
+
+def test_member_role_retires_grants_only_on_allowlisted_keys(allowlisted: HubSynthesized) -> None:
+    # Given the member role's policies
+    logical_id, _ = _role(allowlisted.account, "KmsLaunchRemediatorMember")
+    statements = _statements_of_role(allowlisted.account, logical_id)
+    # When finding the statements that allow retiring grants
+    retire = [s for s in statements if "kms:RetireGrant" in _actions(s)]
+    # Then only on the allowlisted keys (rollback retires the grants this account made there)
+    assert retire == [
+        {
+            "Sid": "RetireGrantsOnAllowlistedKeys",
+            "Effect": "Allow",
+            "Action": "kms:RetireGrant",
+            "Resource": [TOP_KEYS, MEMBER_KEYS],
+        }
+    ]
 
 
 # --- the forwarder role and the forwarding rules -------------------------------------------
