@@ -212,7 +212,7 @@ class Remediator:
             self.incidents.failed(opening)  # the next event of the pair decides instead
             raise
         key_arn = assessment.key.arn if assessment.key else target.key_reference
-        result = complete_undo(result, key_arn, self.state_table_name)
+        result = complete_undo(result, key_arn, self.state_table_name, self.config.member_role)
         report = self._report(meta, kind, launch, target, result, key_arn)
         if opening is not None and self.incidents.after(opening, report, assessment.facts):
             note = "decided again since the key policy changed: it still allows the launch"

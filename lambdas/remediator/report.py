@@ -126,15 +126,21 @@ _SEVERITY = {
 CLI = "PYTHONPATH=lambdas python -m remediator"  # run from the repository root, in its venv
 
 
-def rollback_command(key_arn: str, change_id: str, state_table: str) -> str:
-    """The ``rollback`` of one recorded change, with everything it needs on its line."""
+def rollback_command(
+    key_arn: str, change_id: str, state_table: str, member_role: str | None = None
+) -> str:
+    """The ``rollback`` of one recorded change, with everything it needs on its line (in
+    organization mode, the member role it acts through in each account)."""
+    role = f" --member-role {shlex.quote(member_role)}" if member_role else ""
     return (
         f"{CLI} rollback --key {key_arn} --state-table {shlex.quote(state_table)} "
-        f"--region {_region(key_arn)} --change-id {shlex.quote(change_id)}"
+        f"--region {_region(key_arn)} --change-id {shlex.quote(change_id)}{role}"
     )
 
 
-def complete_undo(result: Result, key_arn: str | None, state_table: str | None) -> Result:
+def complete_undo(
+    result: Result, key_arn: str | None, state_table: str | None, member_role: str | None = None
+) -> Result:
     """The result with undo commands an operator can paste as they are: the ``rollback`` of the
     recorded change (with its state table and region, when the table's name is known), and the
     AWS CLI command that undoes it by hand (the previous policy inline, or the grant's id, and
@@ -159,7 +165,9 @@ def complete_undo(result: Result, key_arn: str | None, state_table: str | None) 
     elif "cli" in undo:
         completed["cli"] = undo["cli"]
     if result.change_id and state_table:
-        completed["rollback"] = rollback_command(key_arn, result.change_id, state_table)
+        completed["rollback"] = rollback_command(
+            key_arn, result.change_id, state_table, member_role
+        )
     return replace(result, undo=completed)
 
 

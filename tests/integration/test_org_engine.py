@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from remediator import handler, hub
+from remediator import cli, handler, hub
 from remediator.adapters.accounts import AccountSessions
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.dynamo import DynamoState, create_table
@@ -463,3 +465,44 @@ def test_org_engine_hub_batch_fixes_each_case_in_its_accounts(
     assert [g["GranteePrincipal"] for g in org.grants(key_k)] == [SLR_A]
     outcomes = [n["message"]["outcome"] for n in org.received(topic[1])]
     assert outcomes == ["remediated", "remediated", "already_allowed"]
+
+
+# --- through the command line ----------------------------------------------------------------
+
+
+def test_org_engine_replay_and_rollback_commands_act_in_each_account(
+    org: World,
+    topic: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given case 3's event and an organization configuration in files, and the hub's table
+    monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
+    create_table(boto3.client("dynamodb", region_name=REGION), TABLE)
+    key_k = org.key(MEMBER_K)
+    before = org.policy(key_k)
+    event_file, config_file = tmp_path / "event.json", tmp_path / "config.json"
+    event_file.write_text(json.dumps(cross_account_event(key_k)))
+    config_file.write_text(json.dumps(BOTH))
+
+    # When replaying it with the configuration's member role
+    replayed = cli.main(
+        ["replay", str(event_file), "--config", str(config_file), "--state-table", TABLE]
+    )
+
+    # Then both halves are made, and the undo command names the member role
+    assert replayed == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["outcome"] == "remediated", report["reason"]
+    assert grantor_statements(org.policy(key_k)) == expected_grantor_statements()
+    assert len(org.grants(key_k)) == 1
+    command = report["undo"]["rollback"]
+    assert command.endswith(f"--member-role {ROLE}")
+
+    # And the pasted rollback command undoes both, each in its own account
+    rolled = cli.main(shlex.split(command)[4:])
+    assert rolled == 0
+    assert json.loads(capsys.readouterr().out)["together"]["outcome"] == ROLLED_BACK
+    assert org.grants(key_k) == []
+    assert org.policy(key_k) == before

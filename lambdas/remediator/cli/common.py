@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from remediator.arns import key_arn_parts
 from remediator.config import Mode, RemediatorConfig, Settings, load_config
-from remediator.ports import NotFound
+from remediator.ports import AwsPort, NotFound
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWS, EXIT_INTERNAL = 0, 1, 2, 3, 4
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -126,6 +126,20 @@ def config(args: argparse.Namespace) -> RemediatorConfig:
     if getattr(args, "dry_run", False):
         loaded = loaded.model_copy(update={"mode": Mode.DRY_RUN})
     return loaded
+
+
+def engine_port(member_role: str | None, region: str) -> AwsPort:
+    """The engine's AWS access: these credentials in one account, or, in organization mode,
+    each call in the account it concerns through ``member_role`` there (the credentials must be
+    allowed to assume it: the member role trusts the hub's role only)."""
+    from remediator.adapters.aws import AwsAdapter  # noqa: PLC0415 (keeps --help fast)
+
+    if not member_role:
+        return AwsAdapter(region=region)
+    from remediator.adapters.accounts import AccountSessions  # noqa: PLC0415
+    from remediator.adapters.routing import AccountRouter  # noqa: PLC0415
+
+    return AccountRouter(AccountSessions(member_role, region=region))
 
 
 def read(path: str, what: str) -> str:

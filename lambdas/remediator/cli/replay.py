@@ -30,7 +30,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from remediator.adapters.aws import AwsAdapter  # noqa: PLC0415 (keeps --help fast)
     from remediator.pipeline import RemediationFailed, Remediator  # noqa: PLC0415
     from remediator.report import summary  # noqa: PLC0415
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     region = args.region or named or common.require_region(args)
     table = common.state_table(args)
     engine = Remediator(
-        AwsAdapter(region=region),
+        common.engine_port(config.member_role, region),
         config,
         topic_arn=common.topic_arn(),
         state_table_name=table,

@@ -40,6 +40,11 @@ def add_parsers(sub: Any) -> None:
     rollback.add_argument("--key", required=True, metavar="KEY_ARN", type=common.key_arn)
     rollback.add_argument("--change-id", help="default: the latest change")
     rollback.add_argument("--force", action="store_true", help="even if the policy changed since")
+    rollback.add_argument(
+        "--member-role",
+        metavar="NAME",
+        help="organization mode: act in each account through this role (as the hub's role)",
+    )
     common.add_state_table(rollback)
     common.add_region(rollback)
 
@@ -112,7 +117,8 @@ def _rollback(args: argparse.Namespace, table: str, region: str) -> int:
     from remediator.rollback import rollback  # noqa: PLC0415
 
     state = _state(table, region)
-    aws = AwsAdapter(region=args.key.split(":")[3])  # KMS answers in the key's region
+    # KMS answers in the key's region; in organization mode each half in its own account.
+    aws = common.engine_port(args.member_role, args.key.split(":")[3])
     topic = common.topic_arn()
 
     def notify(subject: str, message: str, outcome: str) -> None:
