@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _CHECKABLE = (PrincipalKind.ROLE, PrincipalKind.USER, PrincipalKind.SERVICE_LINKED_ROLE)
 DESCRIBE_DENIED = "this account may not describe key"
+ASSUME_ROLE = "sts:AssumeRole"  # the operation of a member role that could not be assumed
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,9 @@ def resolve_key(aws: AwsPort, target: Target, region: str) -> tuple[KeyInfo | No
         return None, f"the event names different keys: {sorted(named)}"
     try:
         key = aws.describe_key(reference)
-    except AccessDenied:
+    except AccessDenied as err:
+        if err.operation == ASSUME_ROLE:  # organization mode: the key's account is out of reach
+            return None, f"the key's account cannot be reached to describe {reference!r}: {err}"
         return None, (
             f"{DESCRIBE_DENIED} {reference!r}: the key owner's policy must allow it "
             "(kms:DescribeKey, kms:CreateGrant) before a grant can be made"

@@ -35,7 +35,7 @@ from remediator.incident_steps import IncidentSteps
 from remediator.incidents import IncidentStore, Joined
 from remediator.notification import email_text
 from remediator.outcomes import Outcome
-from remediator.ports import AwsError, AwsPort, NoState, StatePort
+from remediator.ports import AccessDenied, AwsError, AwsPort, NoState, Rejected, StatePort
 from remediator.remedies import Remedies, no_change, planned_changes
 from remediator.report import Report, Result, complete_undo
 
@@ -95,7 +95,28 @@ class Remediator:
         # Organization mode: the launch's account decides what may change, and where.
         config = self.config.for_account(account) if self.config.member_role else self.config
         with self.aws.acting_for(meta.event_id, account, meta.region):
+            unreachable = self._unreachable(meta, account)
+            if unreachable is not None:
+                self._notify(unreachable)
+                return [unreachable]
             return self._handle(event, attempt, trigger, config)
+
+    def _unreachable(self, meta: EventMeta, account: str) -> Report | None:
+        """Organization mode: a launch account whose member role cannot be assumed (no member
+        stack there, or its trust refuses this role) is reported, not retried: nothing can be
+        read or changed there until the member StackSet reaches it."""
+        if not self.config.member_role:
+            return None
+        try:
+            self.aws.in_account(account)
+        except (AccessDenied, Rejected) as err:
+            reason = (
+                f"the member role {self.config.member_role} could not be assumed in account "
+                f"{account} ({err}): deploy the member StackSet there, or check its trust"
+            )
+            fix = manual_fix(reason, None)
+            return Report(Outcome.REFUSED, meta.event_id, reason, suggested_fix=fix)
+        return None
 
     def _handle(
         self, event: object, attempt: int, trigger: Trigger, config: RemediatorConfig

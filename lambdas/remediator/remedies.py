@@ -140,7 +140,13 @@ class Remedies:
                 result, outcome=Outcome.REFUSED, reason=problem, suggested_fix=suggested_fix(facts)
             )
         planned = PlannedChange(
-            key.arn, event_id, facts.principal.arn, KEY_POLICY, facts.policy, change.after
+            key.arn,
+            event_id,
+            facts.principal.arn,
+            KEY_POLICY,
+            facts.policy,
+            change.after,
+            key.account if self.config.member_role else "",  # PutKeyPolicy: the key's account
         )
         change_id, failed = self._write(
             planned, result, facts, lambda: self.aws.put_key_policy(key.arn, text)

@@ -31,6 +31,7 @@ from remediator.config import parse_config
 from remediator.cross_account import SID_DESCRIBE_FROM, SID_GRANT_FROM
 from remediator.pipeline import Remediator
 from remediator.policy import GRANT_OPERATIONS
+from remediator.ports import AccessDenied
 from remediator.rollback import ROLLED_BACK, rollback
 from tests.integration.conftest import default_policy
 from tests.integration.test_hub import sqs_batch
@@ -52,6 +53,7 @@ REGION = "eu-west-1"
 TABLE = "org-state"
 CASE1 = "case1_asg_slr_create_grant_access_denied.json"
 CASE3 = "case3_cross_account_asg_create_grant.json"
+CASE4 = "case4_copied_ami_user_create_grant.json"
 SLR_A = f"arn:aws:iam::{MEMBER_A}:{SLR_PATH}AWSServiceRoleForAutoScaling"
 MEMBER_ROLE_A = f"arn:aws:iam::{MEMBER_A}:role/{ROLE}"
 SLRS_OF_A = [f"arn:aws:iam::{MEMBER_A}:{SLR_PATH}AWSServiceRoleForAutoScaling*"]
@@ -506,3 +508,64 @@ def test_org_engine_replay_and_rollback_commands_act_in_each_account(
     assert json.loads(capsys.readouterr().out)["together"]["outcome"] == ROLLED_BACK
     assert org.grants(key_k) == []
     assert org.policy(key_k) == before
+
+
+@pytest.mark.parametrize(
+    ("unreachable", "why"),
+    [
+        (MEMBER_A, f"could not be assumed in account {MEMBER_A}"),
+        (MEMBER_K, "the key's account cannot be reached"),
+    ],
+    ids=["launch-account", "key-account"],
+)
+def test_org_engine_account_without_a_member_role_is_refused_and_nothing_written(
+    org: World,
+    topic: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    unreachable: str,
+    why: str,
+) -> None:
+    # Given STS refusing the member role in one of the two accounts (no member stack there)
+    key_k = org.key(MEMBER_K)
+    before = snapshot(org, [key_k])
+    assume = AccountSessions._assume
+
+    def refusing(self: AccountSessions, account: str, role: str, event_id: str) -> Any:
+        if account == unreachable:
+            raise AccessDenied("sts:AssumeRole", "AccessDenied", "not authorized to assume")
+        return assume(self, account, role, event_id)
+
+    monkeypatch.setattr(AccountSessions, "_assume", refusing)
+    remediator, _ = engine(BOTH, topic[0])
+
+    # When case 3 arrives
+    [report] = remediator.handle(cross_account_event(key_k))
+
+    # Then it is refused, saying which account cannot be reached, and nothing is written
+    assert report.outcome == "refused"
+    assert why in report.reason
+    assert snapshot(org, [key_k]) == before
+    assert [n["message"]["outcome"] for n in org.received(topic[1])] == ["refused"]
+
+
+def test_org_engine_copied_ami_user_case_with_remedy_grant_makes_both_halves(
+    org: World, topic: tuple[str, str]
+) -> None:
+    # Given case 4: a user of A launching with K's key (a copied AMI's snapshot key), and both
+    # accounts allowing the user and the key, with grants chosen as the remedy
+    user = f"arn:aws:iam::{MEMBER_A}:user/ops-alice"
+    with org.account(MEMBER_A):
+        org.user()
+    key_k = org.key(MEMBER_K)
+    event = load_event(CASE4, {SAMPLE_OTHER_KEY_ARN: key_k})
+    settings = config(([user], KEYS_OF_K), ([user], KEYS_OF_K), remedy="grant")
+    remediator, _ = engine(settings, topic[0])
+
+    # When the engine handles the denied CreateGrant EBS made for the user's launch
+    [report] = remediator.handle(event)
+
+    # Then K lets A's member role grant exactly that user, and the grant is made from A
+    assert report.outcome == "remediated", report.reason
+    [grant_statement, _] = grantor_statements(org.policy(key_k))
+    assert grant_statement["Condition"]["StringEquals"] == {"kms:GranteePrincipal": user}
+    assert [g["GranteePrincipal"] for g in org.grants(key_k)] == [user]
