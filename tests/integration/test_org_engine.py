@@ -569,3 +569,32 @@ def test_org_engine_copied_ami_user_case_with_remedy_grant_makes_both_halves(
     [grant_statement, _] = grantor_statements(org.policy(key_k))
     assert grant_statement["Condition"]["StringEquals"] == {"kms:GranteePrincipal": user}
     assert [g["GranteePrincipal"] for g in org.grants(key_k)] == [user]
+
+
+def test_org_engine_hub_batch_with_state_answers_the_key_owners_copy_once(
+    org: World,
+    topic: tuple[str, str],
+    hub_environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the hub with its state table, and A's and K's copies of case 3 in one batch
+    create_table(boto3.client("dynamodb", region_name=REGION), TABLE)
+    monkeypatch.setenv("STATE_TABLE_NAME", TABLE)
+    handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
+    key_k = hub_environment["case3"]
+    batch = sqs_batch(
+        ("m-case3-a", json.dumps(cross_account_event(key_k))),
+        ("m-case3-k", json.dumps(cross_account_event(key_k, copy_of=MEMBER_K))),
+    )
+
+    # When the hub's handler runs on it
+    response = hub.handler(batch, FakeContext())  # type: ignore[arg-type]
+
+    # Then K's copy (same sharedEventID) is answered with the first result: one remedy, one
+    # notification, both halves audited
+    assert response == {"batchItemFailures": []}
+    assert [g["GranteePrincipal"] for g in org.grants(key_k)] == [SLR_A]
+    assert [n["message"]["outcome"] for n in org.received(topic[1])] == ["remediated"]
+    remedies = [c["remedy"] for c in DynamoState(TABLE).history(key_k)]
+    assert remedies == ["key-policy", "grant"]
