@@ -346,7 +346,10 @@ def test_org_engine_cross_account_oracle_agrees_the_launch_works_after_both_halv
 
     # Then nothing was refused (K's statement came first), and the oracle (principalmapper)
     # says every KMS call of the Auto Scaling launch is authorized: by the grant, which A's
-    # member role could create under K's statement and its own identity policy
+    # member role could create under K's statement and its own identity policy. What the oracle
+    # cannot judge: the hub role's AssumeRole of each member role (a trust policy, asserted in
+    # the member template's infra tests) and rollback's RetireGrant from A (it models no grant
+    # retirement); the member role's identity policy here mirrors the StackSet's KMS statements
     assert report.outcome == "remediated", report.reason
     assert refused == []
     assert verdicts(org, SLR_A, key_k, ASG, member_role) == allowed(ASG)
