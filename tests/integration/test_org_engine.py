@@ -349,7 +349,7 @@ def test_org_engine_cross_account_oracle_agrees_the_launch_works_after_both_halv
     # member role could create under K's statement and its own identity policy. What the oracle
     # cannot judge: the hub role's AssumeRole of each member role (a trust policy, asserted in
     # the member template's infra tests) and rollback's RetireGrant from A (it models no grant
-    # retirement); the member role's identity policy here mirrors the StackSet's KMS statements
+    # retirement); the member role here holds the StackSet's KMS actions, not its conditions
     assert report.outcome == "remediated", report.reason
     assert refused == []
     assert verdicts(org, SLR_A, key_k, ASG, member_role) == allowed(ASG)
