@@ -39,17 +39,17 @@ def run(quick: bool) -> dict[str, Any]:
             flush=True,
         )
     steps = [
-        ("cold start", lambda: measure.cold_start(runs=5 if quick else 15)),
-        ("per-event latency", lambda: measure.latency(events=5 if quick else 30)),
+        ("cold start", lambda: measure.cold_start(runs=3 if quick else 15)),
+        ("per-event latency", lambda: measure.latency(events=3 if quick else 30)),
         (
             "per-event latency with state",
-            lambda: measure.latency(events=5 if quick else 30, table="bench-state"),
+            lambda: measure.latency(events=3 if quick else 30, table="bench-state"),
         ),
         ("AWS calls per case", measure.calls_per_case),
         (
             "storms",
             lambda: measure.storms(
-                duplicates=50 if quick else 1000, principals=10 if quick else 100
+                duplicates=20 if quick else 1000, principals=5 if quick else 100
             ),
         ),
         (
