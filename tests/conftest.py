@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+import tests.support  # noqa: F401 (moto's stock AMIs only, before moto is imported)
+
 # Set before anything creates a boto3 client or imports powertools.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
