@@ -15,7 +15,7 @@ import boto3
 from remediator.adapters.dynamo import DynamoState, create_table
 from remediator.ports import LockTimeout
 from remediator.state_schema import LOCK_LEASE_SECONDS
-from tests.support.faults import Clock, Killed, invocation, tool_principals
+from tests.support.faults import Clock, Killed, invocation, short_waits, tool_principals
 from tests.support.world import ACCOUNT, SAMPLE_KEY_ARN, World, load_event
 
 CASE5 = "case5_user_start_instances_create_grant.json"
@@ -112,7 +112,7 @@ def over_cap(world: World, table: str, principals: int, cap: int) -> dict[str, i
     outcomes: list[str] = []
 
     def invoke(event: dict[str, Any]) -> None:
-        engine, _ = invocation(table, _config(key, cap), clock=time.time, sleep=time.sleep)
+        engine, _ = invocation(table, _config(key, cap), clock=time.time, sleep=short_waits)
         start.wait()
         outcomes.extend(r.outcome for r in engine.handle(event))
 
@@ -131,7 +131,7 @@ def measure(quick: bool) -> dict[str, Any]:
     with emulator():
         world = World()
         create_table(boto3.client("dynamodb"), "bench-safety")
-        trials = 2 if quick else 5
+        trials = 1 if quick else 5
         return {
             "slow_write_trials": trials,
             "lost_updates": slow_writes(world, "bench-safety", trials, LOCK_LEASE_SECONDS),

@@ -9,13 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsii
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import (
+    Annotations,
+    AssetHashType,
+    BundlingOptions,
+    Duration,
+    Fn,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra import bytecode
 from remediator import permissions, state_schema
 from remediator.config import RemediatorConfig, Settings
 from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
@@ -23,14 +33,7 @@ from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 HANDLER = "remediator.handler.handler"  # invoked by EventBridge rules, asynchronously
 HUB_HANDLER = "remediator.hub.handler"  # reads the organization hub's queue
-ASSET_EXCLUDES = [
-    "**/__pycache__",
-    "**/*.pyc",
-    "**/.mypy_cache",
-    "**/.pytest_cache",
-    "**/.ruff_cache",
-    "**/*.egg-info",
-]
+ASSET_EXCLUDES = [f"**/{pattern}" for pattern in bytecode.EXCLUDES]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -83,6 +86,42 @@ class SendOnlyQueueDestination:
             )
         )
         return lambda_.DestinationConfig(destination=self.queue.queue_arn)
+
+
+@jsii.implements(ILocalBundling)
+class LocalBytecode:
+    """CDK local bundling (no Docker): ``bytecode.build`` into the asset's output directory."""
+
+    def __init__(self, source: Path, interpreter: str | None) -> None:
+        self.source = source
+        self.interpreter = interpreter
+
+    def try_bundle(self, output_dir: str, *_options: object, **_kwargs: object) -> bool:
+        bytecode.build(self.source, Path(output_dir), self.interpreter)
+        return True
+
+
+def lambda_code(scope: Construct) -> lambda_.Code:
+    """The asset: the sources under ``lambdas/`` with their bytecode for ``RUNTIME`` (bytecode.py),
+    hashed by what it holds. Without an interpreter of that version, the sources only, and a
+    synth warning on ``scope``."""
+    version = bytecode.runtime_version(RUNTIME.name)
+    interpreter = bytecode.interpreter_for(version)
+    if interpreter is None:
+        Annotations.of(scope).add_warning_v2(
+            "kms-launch-remediator:noBytecode",
+            bytecode.NO_BYTECODE_WARNING.format(version=version),
+        )
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        exclude=ASSET_EXCLUDES,
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            # Local bundling always succeeds, so this image is never pulled: CDK requires one.
+            image=RUNTIME.bundling_image,
+            local=LocalBytecode(LAMBDAS_DIR, interpreter),
+        ),
+    )
 
 
 class Remediator(Construct):
@@ -139,7 +178,7 @@ class Remediator(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=handler,
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES),
+            code=lambda_code(self),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
                     self, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+import tests.support  # noqa: F401 (moto's stock AMIs only, before moto is imported)
+
 # Set before anything creates a boto3 client or imports powertools.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -22,6 +24,31 @@ os.environ.update(
 )
 for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(variable, None)
+
+
+class _UniquePaths(list[str]):
+    """A search path list that keeps one copy of each path (boto3 appends its own per session)."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _share_botocore_loader() -> None:
+    """Every botocore session of the test process on one loader, so that each service model is
+    parsed once per process rather than once per session (the product's own sessions already
+    share one: remediator.adapters.sessions). Tests make new sessions all the time (each
+    adapter, moto's own parsers, the worlds' clients), and parsing the models again dominated
+    their run time. The loader holds parsed files only, no credentials or configuration."""
+    import botocore.loaders
+    import botocore.session
+
+    loader = botocore.loaders.create_loader()
+    loader._search_paths = _UniquePaths(loader.search_paths)
+    botocore.session.create_loader = lambda search_path_string=None: loader
+
+
+_share_botocore_loader()
 
 
 @pytest.fixture

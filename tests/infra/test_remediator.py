@@ -221,15 +221,3 @@ def test_function_role_has_no_managed_policies(deployed: Synthesized) -> None:
             "Principal": {"Service": "lambda.amazonaws.com"},
         }
     ]
-
-
-def test_function_asset_is_the_lambdas_directory_without_caches(deployed: Synthesized) -> None:
-    # Given the staged Lambda asset in the cloud assembly
-    staged = [p for p in deployed.outdir.glob("asset.*") if (p / "remediator").is_dir()]
-    # When listing what would be uploaded
-    assert len(staged) == 1
-    files = {p.relative_to(staged[0]).as_posix() for p in staged[0].rglob("*") if p.is_file()}
-    # Then it is the engine package, importable as remediator.*, with no bytecode caches
-    assert "remediator/__init__.py" in files
-    assert "remediator/config.py" in files
-    assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)

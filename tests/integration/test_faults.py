@@ -19,7 +19,7 @@ from remediator.pipeline import RemediationFailed
 from remediator.ports import LockTimeout
 from remediator.state_schema import LOCK_LEASE_SECONDS
 from tests.integration.conftest import allow
-from tests.support.faults import Clock, Killed, error, invocation, tool_principals
+from tests.support.faults import Clock, Killed, error, invocation, short_waits, tool_principals
 from tests.support.world import ACCOUNT, SAMPLE_KEY_ARN, World, load_event
 
 CASE5 = "case5_user_start_instances_create_grant.json"
@@ -231,7 +231,7 @@ def test_faults_concurrent_principals_never_exceed_the_cap(moto_server: str) -> 
     start = threading.Barrier(len(events))
 
     def invoke(event: dict[str, Any]) -> None:
-        engine, _ = invocation(TABLE, config, clock=time.time, sleep=time.sleep)
+        engine, _ = invocation(TABLE, config, clock=time.time, sleep=short_waits)
         start.wait()
         outcomes.append(engine.handle(event)[0].outcome)
 
@@ -279,7 +279,7 @@ def test_faults_random_kills_among_concurrent_writers(moto_server: str, seed: in
 
     def invoke(name: str) -> None:
         engine, faults = invocation(
-            TABLE, config, clock=time.time, sleep=time.sleep, lease_seconds=3
+            TABLE, config, clock=time.time, sleep=short_waits, lease_seconds=3
         )
         delays = random.Random(f"{seed}{name}")
         faults.on_call = lambda _: time.sleep(delays.random() * 0.02)

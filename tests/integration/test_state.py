@@ -21,6 +21,7 @@ from remediator.pipeline import Remediator
 from remediator.rollback import rollback as _rollback
 from tests.integration.conftest import allow
 from tests.support.allowlists import every_key_of, every_principal_of
+from tests.support.faults import short_waits
 from tests.support.lambda_context import FakeContext
 from tests.support.world import (
     ACCOUNT,
@@ -294,7 +295,9 @@ def test_concurrent_invocations_on_one_key_lose_no_principal(moto_server: str, r
     def invoke(event: dict[str, Any]) -> None:
         try:
             state = DynamoState(
-                f"{TABLE}-{round_}", client=boto3.client("dynamodb", region_name="eu-west-1")
+                f"{TABLE}-{round_}",
+                client=boto3.client("dynamodb", region_name="eu-west-1"),
+                sleep=short_waits,
             )
             start.wait()
             engine(state, config).handle(event)

@@ -9,6 +9,7 @@ and against its server.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,13 @@ class Faults:
 def error(operation: str, code: str) -> ClientError:
     """The error AWS would answer ``operation`` with (after the SDK's retries)."""
     return ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
+
+
+def short_waits(delay: float) -> None:
+    """A lock's waits between tries, cut to a tenth of a second at most, for races on real time:
+    the race is the same (every waiter still retries until it holds the lock or its wait ends),
+    without seconds of idle backoff while the holder has long finished."""
+    time.sleep(min(delay, 0.1))
 
 
 def invocation(

@@ -165,8 +165,7 @@ class World:
     # --- EC2 and Auto Scaling --------------------------------------------------------------
 
     def image(self) -> str:
-        """A stock AMI. Looked up once: DescribeImages of every Amazon AMI takes about a second
-        in moto, and every template and instance needs one."""
+        """A stock AMI, looked up once per world: every template and instance needs one."""
         if self.image_id is None:
             images = self.client("ec2").describe_images(Owners=["amazon"])["Images"]
             self.image_id = str(images[0]["ImageId"])

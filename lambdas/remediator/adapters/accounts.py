@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-
 from remediator.adapters.aws import AwsAdapter
 from remediator.adapters.errors import call
+from remediator.adapters.sessions import new_session
 from remediator.arns import is_account_id
 from remediator.cross_account import member_role_arn
 from remediator.ports import Rejected
@@ -92,7 +91,7 @@ class AccountSessions:
 
     def partition(self) -> str:
         """The partition of the engine's region (aws, aws-cn, aws-us-gov)."""
-        session = self.session or boto3.Session()
+        session = self.session or new_session()
         return str(session.get_partition_for_region(self.own().region_name))
 
     def adapter(self, account: str, *, event_id: str, region: str | None = None) -> AwsAdapter:
@@ -126,7 +125,7 @@ class AccountSessions:
             RoleSessionName=session_name(event_id),
         )
         credentials = response["Credentials"]
-        session = boto3.Session(
+        session = new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],

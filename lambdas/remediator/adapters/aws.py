@@ -1,6 +1,7 @@
 """The AWS adapter: implements ``remediator.ports.AwsPort`` with boto3 and returns plain data.
 
-Clients are made lazily from one session with one retry configuration (botocore's standard
+Clients are made lazily from one session (on the process's shared loader, sessions.py) with
+one retry configuration (botocore's standard
 mode retries throttling and 5xx errors; nothing here loops on its own). Every botocore error
 leaves this module as a domain error of ``remediator.ports`` (see ``errors.py``); "not found"
 is an answer (None or empty) where absence is normal. Tests pass a session pointed at moto, or
@@ -18,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from remediator.adapters import sns
@@ -26,6 +26,7 @@ from remediator.adapters.errors import Unsupported, call, pages
 from remediator.adapters.iam import IdentityReads
 from remediator.adapters.launch_reads import LaunchReads
 from remediator.adapters.read_only import ReadOnlyClient
+from remediator.adapters.sessions import new_session
 from remediator.model import Grant, KeyInfo
 from remediator.ports import AccessDenied, NotFound, Unreachable
 
@@ -52,7 +53,9 @@ class AwsAdapter(IdentityReads, LaunchReads):
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
-            session = self.session or boto3.Session()
+            if self.session is None:
+                self.session = new_session()  # one per adapter, for all its clients
+            session = self.session
             config = ANALYZER_CONFIG if service == "accessanalyzer" else RETRY_CONFIG
             client = session.client(service, region_name=self.region, config=config)
             if self.read_only_clients:
