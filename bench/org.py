@@ -199,6 +199,7 @@ def simulate(accounts: int, regions: Sequence[str]) -> dict[str, Any]:
         "cross_account_mistakes": len(found),
         "mistakes": found[:5],
         "changes": len(seen),
+        "fixes_not_seen": not_seen(justified, seen),
         "remedies": remedies(sent, hub),
         "outcomes": outcomes(sent, hub),
         "calls": calls_per_incident(sent, calls, o.HUB),
@@ -224,6 +225,18 @@ def _restored_environment() -> Any:
 
         handler.remediator.cache_clear()
         handler.pipeline.cache_clear()
+
+
+def not_seen(justified: Sequence[Any], seen: Sequence[Any]) -> int:
+    """Fixes the emulator does not show: a justified key without a statement naming whom its
+    event justifies or, across accounts, without the grant to the launcher."""
+    missing = 0
+    for j in justified:
+        on_key = [c for c in seen if c.key_arn == j.key_arn]
+        named = any(c.what == "statement" and j.policy_principal in c.principals for c in on_key)
+        granted = any(c.what == "grant" and c.principals == (j.grantee,) for c in on_key)
+        missing += not named or (j.policy_principal != j.grantee and not granted)
+    return missing
 
 
 def remedies(sent: Sequence[Sent], hub: Any) -> dict[str, Any]:
@@ -299,7 +312,8 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [
         (
             f"Organization ({scale}): cross-account mistakes",
-            f"{f['cross_account_mistakes']} ({f['changes']} changes judged)",
+            f"{f['cross_account_mistakes']} ({f['changes']} changes judged, "
+            f"{f['fixes_not_seen']} fixes not seen)",
             "0",
             verdict(f["cross_account_mistakes"] == 0),
         ),

@@ -100,7 +100,7 @@ def test_org_checks_accept_what_organization_mode_is_meant_to_write() -> None:
         (
             {**FIXED, KEY_K: state(statement("Let", LAUNCHER), grants=GRANT)},
             FIXED_CALLS,
-            "statement on " + KEY_K + " naming " + LAUNCHER,
+            "statement 'Let' on " + KEY_K + " naming " + LAUNCHER,
         ),
         (
             {**FIXED, KEY_A: state(statement("Use", f"arn:aws:iam::{A}:user/mallory"))},

@@ -61,7 +61,8 @@ class Change:
         named = ", ".join(self.principals)
         if self.what == "grant":
             return f"grant on {self.key_arn} to {named} ({', '.join(sorted(self.operations))})"
-        return f"{self.what} on {self.key_arn} naming {named}"
+        sid = f" {self.statement.get('Sid')!r}" if self.statement else ""
+        return f"{self.what}{sid} on {self.key_arn} naming {named}"
 
 
 @dataclass(frozen=True)
