@@ -340,7 +340,7 @@ def run(clock: Clock, recorder: CallRecorder) -> int:
         all_calls += calls
         clock.say(
             f"batch {batch}: {len(members)} records, {len(calls)} AWS calls, "
-            f"batchItemFailures {failed or 'none'}"
+            f"{len(failed)} reported failed (batchItemFailures)"
         )
         for row in members:
             judge(world, row, evidence, hub)

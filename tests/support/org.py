@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto.kms.models import kms_backends
 
 from remediator import handler, hub
@@ -224,7 +225,13 @@ class Hub:
         for start in range(0, len(events), BATCH_SIZE):
             batch = {"Records": [sqs_record(e) for e in events[start : start + BATCH_SIZE]]}
             with self._captured() as log:
-                response = hub.handler(batch, FakeContext())  # type: ignore[arg-type]
+                try:
+                    response = hub.handler(batch, FakeContext())  # type: ignore[arg-type]
+                except BatchProcessingError:
+                    # Powertools raises when every record of a batch failed: Lambda then
+                    # returns the whole batch to the queue.
+                    ids = [r["messageId"] for r in batch["Records"]]
+                    response = {"batchItemFailures": [{"itemIdentifier": i} for i in ids]}
             failed += [f["itemIdentifier"] for f in response["batchItemFailures"]]
             self.handled += [
                 line for line in _json_lines(log.getvalue()) if line["message"] == "event_handled"
