@@ -194,6 +194,7 @@ def simulate(accounts: int, regions: Sequence[str]) -> dict[str, Any]:
         "regions": list(regions),
         "events": len(sent),
         "failed_records": len(failed),
+        "failures": sorted(set(hub.errors.values()))[:5],
         "seconds": round(seconds, 2),
         "events_per_second": round(len(sent) / seconds, 1),
         "cross_account_mistakes": len(found),
@@ -350,6 +351,8 @@ def details(f: dict[str, Any]) -> list[str]:
     lines.append(f"  outcomes per kind: {json.dumps(f['outcomes'], sort_keys=True)}")
     for mistake in f["mistakes"]:
         lines.append(f"  mistake: {mistake}")
+    for failure in f["failures"]:
+        lines.append(f"  a failed record: {failure}")
     return lines
 
 

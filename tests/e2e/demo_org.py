@@ -79,6 +79,7 @@ class Evidence:
     changes: list[Change]
     calls: list[Call]
     failed: list[str]
+    errors: dict[str, str]  # message id -> why its record failed
 
     def writes(self, key_arn: str | None = None, account: str | None = None) -> list[Call]:
         return [
@@ -120,8 +121,11 @@ def _outcomes(row: Row, hub: o.Hub) -> list[dict[str, Any]]:
 
 
 def _record_problems(row: Row, evidence: Evidence) -> list[str]:
-    failed = f"m-{row.event['id']}" in evidence.failed
-    return ["the hub reported the record failed (it would be retried)"] if failed else []
+    message_id = f"m-{row.event['id']}"
+    if message_id not in evidence.failed:
+        return []
+    why = evidence.errors.get(message_id, "its error was not seen")
+    return [f"the hub reported the record failed, to be retried ({why})"]
 
 
 def same_account(row: Row, evidence: Evidence, hub: o.Hub) -> list[str]:
@@ -335,7 +339,7 @@ def run(clock: Clock, recorder: CallRecorder) -> int:
         before = o.snapshot()
         with recorder.recording() as calls:
             failed = hub.deliver([row.event for row in members])
-        evidence = Evidence(changes(before, o.snapshot()), calls, failed)
+        evidence = Evidence(changes(before, o.snapshot()), calls, failed, hub.errors)
         all_changes += evidence.changes
         all_calls += calls
         clock.say(

@@ -77,9 +77,12 @@ def test_demo_org_ends_every_row_as_organization_mode_must() -> None:
     member = demo_org.o.MEMBER_ROLE
     for case in ("a-same", "a-asg"):
         assert rows[case][4] == "remediated"
-        assert rows[case][6] == f"PutKeyPolicy in A as {member}"
+        assert set(rows[case][6].split("; ")) == {f"PutKeyPolicy in A as {member}"}
     assert rows["cross-a"][4] == "remediated"
-    assert rows["cross-a"][6] == f"PutKeyPolicy in K as {member}; CreateGrant in A as {member}"
+    assert set(rows["cross-a"][6].split("; ")) == {
+        f"PutKeyPolicy in K as {member}",
+        f"CreateGrant in A as {member}",
+    }
     assert rows["cross-k"][6] == "no write"
     assert rows["b-refused"][4] == "refused" and rows["b-refused"][6] == "no write"
 

@@ -207,6 +207,7 @@ class Hub:
     topic_arn: str
     table: str | None
     handled: list[dict[str, Any]] = field(default_factory=list)  # event_handled log lines
+    errors: dict[str, str] = field(default_factory=dict)  # message id -> why its record failed
 
     def __post_init__(self) -> None:
         os.environ["REMEDIATOR_CONFIG"] = json.dumps(self.config)
@@ -244,16 +245,29 @@ class Hub:
 
     @contextmanager
     def _captured(self) -> Iterator[io.StringIO]:
-        """The hub's log lines into a buffer, and its metrics output (printed) discarded."""
+        """The hub's log lines into a buffer, its metrics output (printed) discarded, and why
+        each failed record failed (powertools keeps it to itself: only the message id goes back
+        to the queue)."""
         log = io.StringIO()
         stream = handler.logger.registered_handler
         assert isinstance(stream, logging.StreamHandler)
         previous_stream, previous_level = stream.setStream(log), handler.logger.log_level
         handler.logger.setLevel(logging.INFO)
         saved, sys.stdout = sys.stdout, io.StringIO()
+        record_handler = hub.record_handler
+
+        def recorded(record: Any, lambda_context: Any = None) -> Any:
+            try:
+                return record_handler(record, lambda_context)
+            except Exception as err:
+                self.errors[record.message_id] = f"{type(err).__name__}: {err}"
+                raise
+
+        hub.record_handler = recorded  # type: ignore[assignment]
         try:
             yield log
         finally:
+            hub.record_handler = record_handler  # type: ignore[assignment]
             sys.stdout = saved
             stream.setStream(previous_stream)
             handler.logger.setLevel(previous_level)
