@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup test unit lint synth deploy diff destroy demo bench clean
+.PHONY: help setup test unit lint synth deploy diff destroy demo demo-org bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ destroy: setup ## delete the stack; its state table, trail buckets and log group
 
 demo: $(PY_STAMP) ## run every case of the domain end to end on an embedded AWS emulator (no Node.js needed)
 	$(PY) -m tests.e2e.demo
+
+demo-org: $(PY_STAMP) ## organization mode on the emulator: a hub, three member accounts, the cross-account case
+	$(PY) -m tests.e2e.demo_org
 
 bench: $(PY_STAMP) ## benchmark: prints figures beside their goals, writes bench/results/latest.json
 	$(PY) -m bench

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import measure, safety
+from bench import measure, org, safety
 
 GOALS = {
     "cold_start_ratio": 1.5,
@@ -59,6 +59,7 @@ def run(quick: bool) -> dict[str, Any]:
                 parallel=GOALS["storm_parallel"] // 5 if quick else GOALS["storm_parallel"],
             ),
         ),
+        ("organization", lambda: org.run(quick)),
         ("peak RSS", measure.peak_rss),
         ("safety under faults", lambda: safety.measure(quick)),
     ]
@@ -179,6 +180,7 @@ def table(f: dict[str, Any]) -> str:
             "-",
         ),
     ]
+    rows += org.rows(f["organization"])
     width = [max(len(str(r[i])) for r in rows) for i in range(4)]
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(r, width, strict=True)) for r in rows]
     lines.append("")
@@ -196,6 +198,8 @@ def table(f: dict[str, Any]) -> str:
             lines.append(f"    made: {row['made']} (KMS calls: {row['kms_calls']})")
         for extra in row["extra"]:
             lines.append(f"    +{extra['count']} {extra['call']}: {extra['reason']}")
+    lines.append("")
+    lines += org.details(f["organization"])
     return "\n".join(lines)
 
 

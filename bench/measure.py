@@ -106,8 +106,9 @@ def _dominant(importtime: str, top: int = 6) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def emulator() -> Iterator[str]:
-    """moto's HTTP server on loopback, with fake credentials; yields its endpoint."""
+def emulator(wrap: Callable[[Any], Any] | None = None) -> Iterator[str]:
+    """moto's HTTP server on loopback, with fake credentials; yields its endpoint. ``wrap``
+    puts a WSGI middleware in front of it (the organization simulation records every call)."""
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
@@ -125,7 +126,7 @@ def emulator() -> Iterator[str]:
     from tests.support.emulator import EmulatorServer
 
     moto_cross_account.install()
-    server = EmulatorServer()  # quiet: no line per request, no traceback for Access Analyzer
+    server = EmulatorServer(wrap=wrap)  # quiet: no line per request, no Access Analyzer traceback
     server.start()
     host, port = server.get_host_and_port()
     os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"

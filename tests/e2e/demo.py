@@ -66,7 +66,7 @@ from remediator.pipeline import RemediationFailed, Remediator
 from remediator.ports import AwsPort
 from tests.support import moto_cross_account, moto_ebs_default_key
 from tests.support import world as w
-from tests.support.emulator import EmulatorServer
+from tests.support.emulator import EmulatorServer, WsgiApp
 from tests.support.kms_authorization import key_owner_policy, remediator_role, verdicts
 from tests.support.world import ACCOUNT, OTHER_ACCOUNT, REGION, World, load_event
 
@@ -184,9 +184,10 @@ def demo_environment(endpoint: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def moto_server(clock: Clock) -> Iterator[str]:
-    """moto's HTTP server in this process, on loopback, on a port the OS picks."""
-    server = EmulatorServer()
+def moto_server(clock: Clock, wrap: Callable[[WsgiApp], WsgiApp] | None = None) -> Iterator[str]:
+    """moto's HTTP server in this process, on loopback, on a port the OS picks (``wrap``: a
+    middleware in front of it, see EmulatorServer)."""
+    server = EmulatorServer(wrap=wrap)
     server.start()
     endpoint = server.endpoint()
     try:

@@ -28,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 # SigV4 signing names of services moto does not emulate, that the remediator may call.
 NOT_EMULATED = frozenset({"access-analyzer"})
 UNKNOWN_OPERATION = "UnknownOperationException"
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 _SIGNING_NAME = re.compile(r"Credential=[^/,]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
 
@@ -64,14 +65,25 @@ class NotEmulated:
 class EmulatorServer:
     """The API of moto's ``ThreadedMotoServer`` (start, get_host_and_port, stop), quiet."""
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        ip_address: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        wrap: Callable[[WsgiApp], WsgiApp] | None = None,
+    ) -> None:
+        """``wrap`` puts a WSGI middleware of the caller's in front of the emulator (the
+        organization demo and benchmark record every request's account and operation)."""
         self._address = (ip_address, port)
+        self._wrap = wrap
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # no line per request
-        app = NotEmulated(DomainDispatcherApplication(create_backend_app))
+        app: WsgiApp = NotEmulated(DomainDispatcherApplication(create_backend_app))
+        if self._wrap is not None:
+            app = self._wrap(app)
         self._server = make_server(*self._address, app, True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
