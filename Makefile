@@ -21,7 +21,7 @@ help: ## list the verbs
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || { echo "setup: creating the virtualenv $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo "setup: installing the pinned Python packages of requirements-dev.txt into $(VENV):"
-	@echo "setup:   boto3, powertools, pydantic, aws-cdk-lib and cdk-nag (runtime and synth),"
+	@echo "setup:   boto3, powertools, aws-cdk-lib and cdk-nag (runtime and synth),"
 	@echo "setup:   moto, pytest, hypothesis, ruff, mypy (tests); the first time takes a few minutes"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

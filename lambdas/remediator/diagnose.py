@@ -10,6 +10,7 @@ twice, and every call goes through a read-only view of the AWS port: nothing can
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from remediator.access import evaluate
@@ -90,7 +91,7 @@ def diagnose(
             "kms_launch_failure": activity is not None,
         }
 
-    dry_run = config.model_copy(update={"mode": Mode.DRY_RUN})
+    dry_run = replace(config, mode=Mode.DRY_RUN)
     engine = Remediator(reader, dry_run, state=NoState())
     findings = _findings(engine, meta, launch)
     return Diagnosis(

@@ -4,6 +4,7 @@ allowlist globs match full ARNs."""
 from __future__ import annotations
 
 import json
+from dataclasses import FrozenInstanceError
 
 import pytest
 
@@ -214,7 +215,7 @@ def test_config_rejects_json_null() -> None:
 
 def test_config_models_are_frozen() -> None:
     config = parse_config(ISSUE_EXAMPLE)
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="cannot assign to field 'mode'"):
         config.mode = Mode.DRY_RUN  # type: ignore[misc]
 
 

@@ -174,10 +174,8 @@ def config(**overrides: Any) -> RemediatorConfig:
 def unvalidated_config(principals: list[str]) -> RemediatorConfig:
     """An allowlist the config model rejects (a glob that would match a root or a federated
     user): built without validation so that decide()'s own exact-name check is exercised."""
-    allow = Allowlist.model_construct(
-        principals=tuple(principals), keys=PERMISSIVE["allow"]["keys"]
-    )
-    return RemediatorConfig.model_construct(
+    allow = Allowlist(principals=tuple(principals), keys=PERMISSIVE["allow"]["keys"])
+    return RemediatorConfig(
         mode=config().mode, allow=allow, remedy=config().remedy, max_changes_per_key_per_hour=10
     )
 

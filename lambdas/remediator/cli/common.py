@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -124,7 +125,7 @@ def config(args: argparse.Namespace) -> RemediatorConfig:
     text = read(path, "config") if path else os.environ.get(Settings.ENV_CONFIG)
     loaded = load_config(text)
     if getattr(args, "dry_run", False):
-        loaded = loaded.model_copy(update={"mode": Mode.DRY_RUN})
+        loaded = replace(loaded, mode=Mode.DRY_RUN)
     return loaded
 
 
