@@ -36,6 +36,7 @@ from infra.org.stacksets import MemberStackSets
 from infra.remediator import HUB_HANDLER, TIMEOUT
 from infra.trail import ManagementEventsTrail
 from remediator import permissions
+from remediator.config import Settings
 
 # Lambda's SQS event source (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html):
 # the queue's visibility timeout at least six times the function's timeout, so that a batch
@@ -128,6 +129,18 @@ class KmsLaunchRemediatorHubStack(Stack):
                 max_concurrency=settings.reserved_concurrency,
             )
         )
+
+        # A launch CloudTrail has not recorded yet is looked at again: the function sends its
+        # event back to this queue with a delay (remediator.recheck; SQS's DelaySeconds, at most
+        # 15 minutes), and reads it like any other record, retried and dead-lettered alike.
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SendRechecks",
+                actions=list(permissions.RECHECK_SEND_ACTIONS),
+                resources=[self.queue.queue_arn],
+            )
+        )
+        function.add_environment(Settings.ENV_RECHECK_QUEUE, self.queue.queue_url)
 
         self.role_assumption = iam.Policy(
             self,

@@ -18,10 +18,22 @@ import pytest
 
 from remediator import handler, hub
 from remediator.adapters.aws import AwsAdapter
-from tests.integration.conftest import allow
+from tests.integration.conftest import allow, default_policy
+from tests.integration.test_cases import attach_statement, use_via_ec2_statement
+from tests.integration.test_lag import CONFIG as LAG_CONFIG
+from tests.integration.test_lag import user_launch
 from tests.support.allowlists import every_principal_of
+from tests.support.cloudtrail import EmulatedCloudTrail
 from tests.support.lambda_context import FakeContext
-from tests.support.world import ACCOUNT, REGION, SAMPLE_KEY_ARN, World, load_event
+from tests.support.world import (
+    ACCOUNT,
+    REGION,
+    SAMPLE_INSTANCE_ID,
+    SAMPLE_KEY_ARN,
+    USER_ARN,
+    World,
+    load_event,
+)
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:KmsLaunchRemediatorHub-Queue"
 
@@ -198,3 +210,49 @@ def test_hub_event_of_refuses_a_body_that_is_not_an_event(body: str, reason: str
 
     with pytest.raises(hub.NotAnEvent, match=reason):
         hub.event_of(SQSRecord(sqs_record("m-1", body)))
+
+
+def test_hub_looks_again_through_its_queue_and_remediates_once_cloudtrail_shows_the_launch(
+    world: World, inbox: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the hub's function, whose queue is also where it sends a launch to look at again,
+    # and an emulated CloudTrail that shows a user's launch only from its second lookup
+    cloudtrail = EmulatedCloudTrail()
+    key, instance = user_launch(world, cloudtrail, visible_from=2)
+    queue = world.queue()
+    monkeypatch.setenv("REMEDIATOR_CONFIG", json.dumps(LAG_CONFIG))
+    monkeypatch.setenv("NOTIFY_TOPIC_ARN", inbox[0])
+    monkeypatch.setenv("RECHECK_QUEUE_URL", queue)
+    monkeypatch.delenv("STATE_TABLE_NAME", raising=False)
+    handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()
+    aws = handler.remediator().aws
+    assert isinstance(aws, AwsAdapter)
+    aws.clients["cloudtrail"] = cloudtrail.client()
+    event = load_event("ec2_state_change_terminated.json", {SAMPLE_INSTANCE_ID: instance})
+
+    # When the state change arrives in a batch of the hub's queue
+    first = hub.handler(sqs_batch(("m-1", json.dumps(event))), FakeContext())  # type: ignore[arg-type]
+
+    # Then the record is handled (not a failure), and the event went back to the queue, delayed
+    assert first == {"batchItemFailures": []}
+    [(delay, batch)] = world.release_delayed(queue)
+    assert delay > 60
+    assert world.policy(key) == default_policy(ACCOUNT)
+
+    # When the queue delivers it again after its delay
+    again = hub.handler(batch, FakeContext())  # type: ignore[arg-type]
+
+    # Then the second look finds the launching user and fixes the key, and nothing is left
+    assert again == {"batchItemFailures": []}
+    assert world.policy(key)["Statement"][1:] == [
+        use_via_ec2_statement(USER_ARN),
+        attach_statement(USER_ARN),
+    ]
+    assert [n["attributes"]["outcome"] for n in world.received(inbox[1])] == [
+        "pending",
+        "remediated",
+    ]
+    assert world.release_delayed(queue) == []
+    handler.remediator.cache_clear()
+    handler.pipeline.cache_clear()

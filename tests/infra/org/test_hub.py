@@ -10,7 +10,7 @@ import pytest
 
 from infra.org.hub import BATCH_SIZE, HUB_BUS_NAME, MAX_RECEIVE_COUNT
 from infra.remediator import HUB_HANDLER
-from remediator import permissions, state_schema
+from remediator import permissions, recheck, state_schema
 from remediator.config import Mode, Settings, load_config
 from remediator.patterns import RULE_STATES, RULES
 from tests.infra.conftest import as_list
@@ -167,6 +167,21 @@ def test_hub_remediator_reads_the_queue_in_batches_reporting_failures_within_a_c
     # And the poller never invokes more instances than the function's reserved concurrency
     assert properties["ScalingConfig"] == {"MaximumConcurrency": reserved}
     assert function["ReservedConcurrentExecutions"] == reserved
+
+
+def test_hub_looks_again_through_its_own_queue(hub: HubSynthesized) -> None:
+    # Given the hub's function and queue
+    function = _function(hub)
+    queue_arn = hub.resolve(hub.hub.queue.queue_arn)
+    # Then the function sends a launch CloudTrail has not recorded yet back to the queue it reads
+    assert function["Environment"]["Variables"][Settings.ENV_RECHECK_QUEUE] == hub.resolve(
+        hub.hub.queue.queue_url
+    )
+    [sends] = [s for s in _statements(hub) if s.get("Sid") == "SendRechecks"]
+    assert as_list(sends["Action"]) == list(permissions.RECHECK_SEND_ACTIONS)
+    assert as_list(sends["Resource"]) == [queue_arn]
+    # And the longest wait fits SQS's largest DelaySeconds (15 minutes)
+    assert max(recheck.RECHECK_DELAYS_SECONDS) <= 900
 
 
 def test_hub_remediator_is_not_configured_for_asynchronous_invocation(hub: HubSynthesized) -> None:
