@@ -1,8 +1,9 @@
 """Cleanup: what this tool wrote that is still in place, and taking it out (before an uninstall,
 or to start over).
 
-The tool's own are the key-policy statements with its Sids (``policy.TOOL_SIDS``) in the shape
-it writes them, and the grants named ``decision.GRANT_NAME_PREFIX...``, on the keys given and
+The tool's own are the key-policy statements with its Sids (``policy.TOOL_SIDS``, and in
+organization mode the statements for another account's member role, ``cross_account``) in the
+shape it writes them, and the grants named ``decision.GRANT_NAME_PREFIX...``, on the keys given and
 on every key its audit trail names. A statement that carries a tool Sid but was changed by
 someone else is listed as edited and never removed.
 
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from remediator import exact_json
+from remediator import cross_account, exact_json
 from remediator.arns import autoscaling_slr_arn, parse_arn, principal_from_arn
 from remediator.decision import GRANT_NAME_PREFIX
 from remediator.model import Grant, PlannedChange
@@ -30,7 +31,6 @@ from remediator.policy import (
     TOOL_SIDS,
     PolicyError,
     as_list,
-    non_tool_statements,
     parse_policy,
     render,
     statements,
@@ -88,7 +88,11 @@ def shapes(key_arn: str) -> dict[str, dict[str, Any]]:
 
 
 def _is_own(stmt: Mapping[str, Any], expected: Mapping[str, dict[str, Any]]) -> bool:
-    """A statement with a tool Sid, exactly as the tool writes it but for its principals."""
+    """A statement with a tool Sid, exactly as the tool writes it but for its principals (or
+    for its grantees, in organization mode's statements for another account's member role)."""
+    grantor = cross_account.grantor_statement(stmt)
+    if grantor is not None:
+        return grantor
     principal = stmt.get("Principal")
     if not isinstance(principal, Mapping) or set(principal) != {"AWS"}:
         return False
@@ -105,7 +109,7 @@ def tool_statements_in(
     expected = shapes(key_arn)
     for stmt in statements(policy):
         sid = str(stmt.get("Sid"))
-        if sid not in TOOL_SIDS:
+        if sid not in TOOL_SIDS and cross_account.grantor_statement(stmt) is None:
             continue
         if _is_own(stmt, expected):
             own[sid] = [str(n) for n in as_list(stmt["Principal"]["AWS"])]
@@ -226,7 +230,7 @@ def _remove_statements(aws: AwsPort, state: StatePort, key_arn: str) -> dict[str
         return {"outcome": FAILED, "reason": f"PutKeyPolicy failed: {err}"}
     read_back = parse_policy(aws.get_key_policy(key_arn))
     left, _ = tool_statements_in(read_back, key_arn)
-    if left or not exact_json.same(non_tool_statements(read_back), non_tool_statements(before)):
+    if left or not exact_json.same(statements(read_back), statements(after)):
         return {"outcome": FAILED, "reason": "verification failed after PutKeyPolicy"}
     _audit(state, key_arn, change_id, read_back)
     return {"outcome": REMOVED, "removed_statements": sorted(own), "change_id": change_id or None}

@@ -21,20 +21,25 @@ account, allowed only by that account's configuration (``RemediatorConfig.for_ac
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from remediator import exact_json
+from remediator.arns import PrincipalError, principal_from_arn
 from remediator.config import RemediatorConfig
 from remediator.decision import Action, Decision, Facts
 from remediator.fixes import REMEDIATOR_ROLE_NOTE
 from remediator.outcomes import Outcome
-from remediator.policy import SID_PREFIX, as_list, statements
+from remediator.policy import GRANT_OPERATIONS, SID_PREFIX, as_list, statements
 from remediator.report import Result
 
 SID_GRANT_FROM = f"{SID_PREFIX}GrantFrom"
 SID_DESCRIBE_FROM = f"{SID_PREFIX}DescribeFrom"
 _GRANTEE = "kms:GranteePrincipal"
+_OPERATIONS = "kms:GrantOperations"
+_GRANTOR_SID = re.compile(rf"^(?:{SID_GRANT_FROM}|{SID_DESCRIBE_FROM})(\d{{12}})\Z")
 
 
 def member_role_arn(partition: str, account: str, role_name: str) -> str:
@@ -74,7 +79,7 @@ def grantor_statements(need: Prerequisite, grantees: list[str]) -> list[dict[str
             "Resource": "*",
             "Condition": {
                 "StringEquals": {_GRANTEE: grantees[0] if len(grantees) == 1 else grantees},
-                "ForAllValues:StringEquals": {"kms:GrantOperations": list(need.operations)},
+                "ForAllValues:StringEquals": {_OPERATIONS: list(need.operations)},
             },
         },
         {
@@ -142,6 +147,50 @@ def with_prerequisite(
     kept = [s for s in statements(after) if s.get("Sid") not in (grant_sid, describe_sid)]
     after["Statement"] = [*kept, *wanted]
     return after, wanted
+
+
+def grantor_statement(stmt: Mapping[str, Any]) -> bool | None:
+    """Whether ``stmt`` is one of the grantor statements exactly as ``grantor_statements``
+    writes them, for the member role of the account its Sid names; False when it has such a
+    Sid but someone changed it, None when it has no such Sid (for cleanup)."""
+    match = _GRANTOR_SID.match(str(stmt.get("Sid")))
+    if match is None:
+        return None
+    principal = stmt.get("Principal")
+    if not isinstance(principal, Mapping) or not isinstance(principal.get("AWS"), str):
+        return False
+    role = str(principal["AWS"])
+    if not role.startswith("arn:") or role.split(":")[4:5] != [match.group(1)]:
+        return False
+    condition = stmt.get("Condition")
+    operations = (
+        as_list((condition.get("ForAllValues:StringEquals") or {}).get(_OPERATIONS))
+        if isinstance(condition, Mapping)
+        else []
+    )
+    grantees = _grantees(dict(stmt))
+    if stmt.get("Action") == "kms:CreateGrant" and not (
+        grantees
+        and all(_is_exact_principal(g) for g in grantees)
+        and operations
+        and set(operations) <= set(GRANT_OPERATIONS)
+    ):
+        return False  # the tool names launchers and the documented operations, never more
+    need = Prerequisite(
+        "", match.group(1), role, (grantees or ["-"])[0], tuple(operations), dry_run=False
+    )
+    expected = {s["Sid"]: s for s in grantor_statements(need, grantees)}
+    return exact_json.same(dict(stmt), expected[stmt["Sid"]])
+
+
+def _is_exact_principal(arn: str) -> bool:
+    if "*" in arn or "?" in arn:
+        return False
+    try:
+        principal_from_arn(arn)
+    except PrincipalError:
+        return False
+    return True
 
 
 def _grantees(statement: dict[str, Any] | None) -> list[str]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from remediator.arns import principal_from_arn
 from remediator.cleanup import tool_statements_in, without_tool_statements
-from remediator.policy import add_principal
+from remediator.cross_account import Prerequisite, with_prerequisite
+from remediator.policy import GRANT_OPERATIONS, add_principal
 
 KEY = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 SLR = "arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
@@ -74,3 +75,50 @@ def test_cleanup_statement_with_a_tool_sid_and_another_principal_shape_is_edited
     via = next(s for s in policy["Statement"] if s["Sid"] == "KmsLaunchRemediatorUseViaEc2")
     via["Principal"] = {"AWS": [USER], "Service": "ec2.amazonaws.com"}
     assert "KmsLaunchRemediatorUseViaEc2" in tool_statements_in(policy, KEY)[1]
+
+
+MEMBER_ROLE = "arn:aws:iam::444455556666:role/KmsLaunchRemediatorMember"
+MEMBER_SLR = SLR.replace("111122223333", "444455556666")
+
+
+def with_grantor_statements() -> dict[str, Any]:
+    """The policy after organization mode let account 444455556666's member role make a grant
+    for its Auto Scaling role (the key owner's half of a cross-account grant)."""
+    need = Prerequisite(
+        key_account="111122223333",
+        grantor_account="444455556666",
+        grantor_role=MEMBER_ROLE,
+        grantee=MEMBER_SLR,
+        operations=GRANT_OPERATIONS,
+        dry_run=False,
+    )
+    result = with_prerequisite(copy.deepcopy(ORIGINAL), need)
+    assert result is not None
+    return result[0]
+
+
+def test_cleanup_finds_and_removes_the_key_owner_statements_of_organization_mode() -> None:
+    # Given a key policy with the two statements organization mode writes for a member role
+    policy = with_grantor_statements()
+    # When looking for the tool's own statements
+    own, edited = tool_statements_in(policy, KEY)
+    # Then both are the tool's, naming the member role, and removing them restores the policy
+    assert own == {
+        "KmsLaunchRemediatorGrantFrom444455556666": [MEMBER_ROLE],
+        "KmsLaunchRemediatorDescribeFrom444455556666": [MEMBER_ROLE],
+    }
+    assert edited == ()
+    assert without_tool_statements(policy, KEY) == ORIGINAL
+
+
+def test_cleanup_leaves_an_edited_key_owner_statement_alone() -> None:
+    # Given the grantor statement widened by hand to any grantee of the account
+    policy = with_grantor_statements()
+    grant = next(s for s in policy["Statement"] if s["Sid"].startswith("KmsLaunchRemediatorGrant"))
+    grant["Condition"]["StringEquals"]["kms:GranteePrincipal"] = "*"
+    # When looking for the tool's own statements
+    own, edited = tool_statements_in(policy, KEY)
+    # Then it is listed as edited and kept; the untouched DescribeKey one is still the tool's
+    assert edited == ("KmsLaunchRemediatorGrantFrom444455556666",)
+    assert list(own) == ["KmsLaunchRemediatorDescribeFrom444455556666"]
+    assert grant in without_tool_statements(policy, KEY)["Statement"]
