@@ -57,6 +57,11 @@ def test_bench_quick_run_writes_figures(tmp_path: Path) -> None:
     assert sum(incident["outcomes"].values()) == incident["events"]
     assert rows["event of an open incident (state table)"]["outcome"] == "folded"
     assert "Incident storm" in run.stdout
+    # The organization step, run after the others in the same process, still reads outcomes
+    org = figures["organization"]
+    assert org["cross_account_mistakes"] == org["failed_records"] == 0
+    assert org["remedies"]["fixed_once"] == org["remedies"]["incidents_to_fix"] > 0
+    assert org["remedies"]["never"] == org["remedies"]["more_than_once"] == 0
 
     output = run.stdout + run.stderr
     assert "Traceback" not in output

@@ -253,6 +253,11 @@ class Hub:
         assert isinstance(stream, logging.StreamHandler)
         previous_stream, previous_level = stream.setStream(log), handler.logger.log_level
         handler.logger.setLevel(logging.INFO)
+        # The engine logs through the standard library's "remediator" loggers, which took the
+        # level of the environment when the handler was imported (ERROR in the benchmark).
+        engine_log = logging.getLogger("remediator")
+        previous_engine_level = engine_log.level
+        engine_log.setLevel(logging.INFO)
         saved, sys.stdout = sys.stdout, io.StringIO()
         record_handler = hub.record_handler
 
@@ -271,6 +276,7 @@ class Hub:
             sys.stdout = saved
             stream.setStream(previous_stream)
             handler.logger.setLevel(previous_level)
+            engine_log.setLevel(previous_engine_level)
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:
