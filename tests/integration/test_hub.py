@@ -7,7 +7,6 @@ as the hub's queue would deliver them: the fixture events of tests/events as rec
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -22,6 +21,7 @@ from tests.integration.conftest import allow, default_policy
 from tests.integration.test_cases import attach_statement, use_via_ec2_statement
 from tests.integration.test_lag import CONFIG as LAG_CONFIG
 from tests.integration.test_lag import user_launch
+from tests.support import sqs as support_sqs
 from tests.support.allowlists import every_principal_of
 from tests.support.cloudtrail import EmulatedCloudTrail
 from tests.support.lambda_context import FakeContext
@@ -39,23 +39,8 @@ QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:KmsLaunchRemediatorHub-Queue"
 
 
 def sqs_record(message_id: str, body: str) -> dict[str, Any]:
-    """One record of an SQS event as Lambda's event source mapping delivers it."""
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"receipt-{message_id}",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1717000000000",
-            "SenderId": "AIDAEVENTBRIDGE",
-            "ApproximateFirstReceiveTimestamp": "1717000000001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
-        "awsRegion": REGION,
-    }
+    """One record of the hub queue's SQS event."""
+    return support_sqs.sqs_record(message_id, body, queue_arn=QUEUE_ARN, region=REGION)
 
 
 def sqs_batch(*records: tuple[str, str]) -> dict[str, Any]:

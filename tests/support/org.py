@@ -42,6 +42,7 @@ from remediator.permissions import (
     UNSCOPED_READ_ACTIONS,
     grant_write_conditions,
 )
+from tests.support import sqs
 from tests.support.lambda_context import FakeContext
 from tests.support.org_checks import KeyState, Snapshot
 from tests.support.world import (
@@ -177,23 +178,7 @@ def owners_copy(event: dict[str, Any], label: str) -> dict[str, Any]:
 
 def sqs_record(event: dict[str, Any]) -> dict[str, Any]:
     """One record of the hub queue's SQS event, carrying ``event`` as EventBridge writes it."""
-    body = json.dumps(event)
-    return {
-        "messageId": f"m-{event['id']}",
-        "receiptHandle": f"receipt-{event['id']}",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1717000000000",
-            "SenderId": "AIDAEVENTBRIDGE",
-            "ApproximateFirstReceiveTimestamp": "1717000000001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
-        "awsRegion": REGION,
-    }
+    return sqs.sqs_record(f"m-{event['id']}", json.dumps(event), queue_arn=QUEUE_ARN, region=REGION)
 
 
 # --- the hub -----------------------------------------------------------------------------------
