@@ -57,11 +57,16 @@ class RecheckQueue(Construct):
                 self.queue, batch_size=BATCH_SIZE, max_concurrency=MAX_CONCURRENCY
             )
         )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="SendRechecks",
-                actions=list(permissions.RECHECK_SEND_ACTIONS),
-                resources=[self.queue.queue_arn],
-            )
+        send_rechecks_to(function, self.queue)
+
+
+def send_rechecks_to(function: lambda_.Function, queue: sqs.IQueue) -> None:
+    """Let ``function`` send the launches it looks at again to ``queue``, and tell it the URL."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="SendRechecks",
+            actions=list(permissions.RECHECK_SEND_ACTIONS),
+            resources=[queue.queue_arn],
         )
-        function.add_environment(Settings.ENV_RECHECK_QUEUE, self.queue.queue_url)
+    )
+    function.add_environment(Settings.ENV_RECHECK_QUEUE, queue.queue_url)

@@ -33,10 +33,10 @@ from infra.monitoring import Monitoring
 from infra.org.members import MemberTemplates
 from infra.org.nag import suppress_hub_findings
 from infra.org.stacksets import MemberStackSets
+from infra.recheck import send_rechecks_to
 from infra.remediator import HUB_HANDLER, TIMEOUT
 from infra.trail import ManagementEventsTrail
 from remediator import permissions
-from remediator.config import Settings
 
 # Lambda's SQS event source (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html):
 # the queue's visibility timeout at least six times the function's timeout, so that a batch
@@ -133,14 +133,7 @@ class KmsLaunchRemediatorHubStack(Stack):
         # A launch CloudTrail has not recorded yet is looked at again: the function sends its
         # event back to this queue with a delay (remediator.recheck; SQS's DelaySeconds, at most
         # 15 minutes), and reads it like any other record, retried and dead-lettered alike.
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="SendRechecks",
-                actions=list(permissions.RECHECK_SEND_ACTIONS),
-                resources=[self.queue.queue_arn],
-            )
-        )
-        function.add_environment(Settings.ENV_RECHECK_QUEUE, self.queue.queue_url)
+        send_rechecks_to(function, self.queue)
 
         self.role_assumption = iam.Policy(
             self,
