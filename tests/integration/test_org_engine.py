@@ -601,3 +601,67 @@ def test_org_engine_hub_batch_with_state_answers_the_key_owners_copy_once(
     assert [n["message"]["outcome"] for n in org.received(topic[1])] == ["remediated"]
     remedies = [c["remedy"] for c in DynamoState(TABLE).history(key_k)]
     assert remedies == ["key-policy", "grant"]
+
+
+# --- diagnose -----------------------------------------------------------------------------------
+
+
+def test_org_engine_diagnose_reads_a_members_group_through_its_member_role_and_writes_nothing(
+    org: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a group in member A whose template names K's key, a group of the same name in the
+    # hub naming a key of the hub's, and the organization configuration in a file
+    key_k, key_hub = org.key(MEMBER_K), org.key(HUB)
+    with org.account(MEMBER_A):
+        org.autoscaling_group(org.launch_template(key_k))
+    org.autoscaling_group(org.launch_template(key_hub))
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(BOTH))
+    before = snapshot(org, [key_k, key_hub])
+
+    # When diagnosing the group of member A from the hub
+    code = cli.main(
+        [
+            *("diagnose", "--asg", "web-asg", "--config", str(config_file)),
+            *("--account", MEMBER_A, "--region", REGION, "--json"),
+        ]
+    )
+
+    # Then it explains A's launch: A's group, K's key, A's Auto Scaling role, both halves planned
+    assert code == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["account"] == MEMBER_A
+    [finding] = found["findings"]
+    assert (finding["key_arn"], finding["principal_arn"]) == (key_k, SLR_A)
+    assert finding["key_account"] == MEMBER_K
+    # And it read only: no key of any account changed
+    assert snapshot(org, [key_k, key_hub]) == before
+
+
+@pytest.mark.parametrize(
+    ("settings", "account", "message"),
+    [
+        ({"mode": "enforce"}, MEMBER_A, "--account needs a configuration with member_role"),
+        (BOTH, "1111", "--account '1111' is not a 12-digit account id"),
+    ],
+    ids=["no-member-role", "malformed-account"],
+)
+def test_org_engine_diagnose_account_is_refused_in_one_line_where_it_cannot_apply(
+    org: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    settings: dict[str, Any],
+    account: str,
+    message: str,
+) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(settings))
+    code = cli.main(
+        [
+            *("diagnose", "--asg", "web-asg", "--config", str(config_file)),
+            *("--account", account, "--region", REGION),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and message in err
