@@ -130,6 +130,35 @@ def grantor_prerequisite(
     )
 
 
+def edited_prerequisite(policy: dict[str, Any], need: Prerequisite) -> str | None:
+    """Why the grantor's statements in ``policy`` may not be rewritten, or None: a statement
+    with one of their Sids that is not exactly as the tool writes it for this grantor role (an
+    administrator narrowed it, say, or reused the Sid), or a Sid used twice. The tool changes
+    only what it wrote, so such a key is refused."""
+    found: dict[str, dict[str, Any]] = {}
+    for sid in need.sids:
+        same = [s for s in statements(policy) if s.get("Sid") == sid]
+        if len(same) > 1:
+            return f"the key policy has {len(same)} statements with the tool's Sid {sid}"
+        if same:
+            found[sid] = same[0]
+    grantees = _grantees(found.get(need.sids[0])) or [need.grantee]
+    widened = [g for g in grantees if not _is_exact_principal(g)]
+    if widened:
+        return (
+            f"the statement {need.sids[0]} of the key policy names grantees the tool never "
+            f"writes ({', '.join(widened)}): the tool does not rewrite it"
+        )
+    for written in grantor_statements(need, grantees):
+        sid = written["Sid"]
+        if sid in found and not exact_json.same(found[sid], written):
+            return (
+                f"the statement {sid} of the key policy is not as the tool wrote it (someone "
+                "changed it): the tool does not rewrite it"
+            )
+    return None
+
+
 def with_prerequisite(
     policy: dict[str, Any], need: Prerequisite
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:

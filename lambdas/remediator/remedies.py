@@ -18,7 +18,12 @@ from typing import Any
 
 from remediator.assess import read_grants
 from remediator.config import RemediatorConfig
-from remediator.cross_account import Prerequisite, prerequisite_holds, with_prerequisite
+from remediator.cross_account import (
+    Prerequisite,
+    edited_prerequisite,
+    prerequisite_holds,
+    with_prerequisite,
+)
 from remediator.decision import (
     Action,
     Decision,
@@ -233,6 +238,10 @@ class Remedies:
             before = parse_policy(self.aws.get_key_policy(key_arn))
         except AccessDenied as err:
             why = f"KMS denied GetKeyPolicy in the key's account {need.key_account}: {err}"
+            return replace(result, outcome=Outcome.REFUSED, reason=why)
+        edited = edited_prerequisite(before, need)
+        if edited is not None:
+            why = f"{edited}; nothing was changed in either account"
             return replace(result, outcome=Outcome.REFUSED, reason=why)
         change = with_prerequisite(before, need)
         first: dict[str, Any] = {}

@@ -328,6 +328,28 @@ def test_org_engine_cross_account_case_makes_the_key_owners_statement_then_the_g
     assert {b["RoleArn"].split(":")[4] for b in assumed} == {MEMBER_A, MEMBER_K}
 
 
+def test_org_engine_cross_account_statement_edited_by_the_key_owner_is_refused_untouched(
+    org: World, topic: tuple[str, str]
+) -> None:
+    # Given K's key whose administrator pasted the suggested statements and then narrowed the
+    # grant operations to Decrypt
+    edited = copy.deepcopy(expected_grantor_statements())
+    edited[0]["Condition"]["ForAllValues:StringEquals"]["kms:GrantOperations"] = ["Decrypt"]
+    policy = default_policy(MEMBER_K)
+    policy["Statement"] += edited
+    key_k = org.key(MEMBER_K, policy=policy)
+    before = snapshot(org, [key_k])
+    remediator, _ = engine(BOTH, topic[0])
+
+    # When the engine handles A's copy of the denied CreateGrant
+    [report] = remediator.handle(cross_account_event(key_k))
+
+    # Then it refuses, saying the statement is not as it wrote it, and writes in neither account
+    assert report.outcome == "refused"
+    assert "is not as the tool wrote it" in report.reason
+    assert snapshot(org, [key_k]) == before
+
+
 def test_org_engine_cross_account_oracle_agrees_the_launch_works_after_both_halves(
     org: World, topic: tuple[str, str]
 ) -> None:

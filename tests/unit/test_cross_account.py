@@ -13,6 +13,7 @@ from remediator.cross_account import (
     SID_DESCRIBE_FROM,
     SID_GRANT_FROM,
     Prerequisite,
+    edited_prerequisite,
     grantor_prerequisite,
     prerequisite_holds,
     with_prerequisite,
@@ -194,6 +195,73 @@ def test_prerequisite_holds_only_when_written_and_nothing_else_changed(
     read_back: dict[str, Any], problem: str | None
 ) -> None:
     found = prerequisite_holds(K_POLICY, read_back, need())
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+def _written() -> dict[str, Any]:
+    """K's policy with the grantor's statements as the tool writes them for one launcher."""
+    change = with_prerequisite(copy.deepcopy(K_POLICY), need())
+    assert change is not None
+    return change[0]
+
+
+def _narrowed(policy: dict[str, Any]) -> None:
+    grant = next(s for s in policy["Statement"] if s.get("Sid") == SID_GRANT_FROM + ACCOUNT)
+    grant["Condition"]["ForAllValues:StringEquals"]["kms:GrantOperations"] = ["Decrypt"]
+
+
+def _deny_under_the_describe_sid(policy: dict[str, Any]) -> None:
+    describe = next(s for s in policy["Statement"] if s.get("Sid") == SID_DESCRIBE_FROM + ACCOUNT)
+    describe.update(Effect="Deny", Principal="*")
+
+
+def _other_role(policy: dict[str, Any]) -> None:
+    for stmt in policy["Statement"]:
+        if str(stmt.get("Sid")).startswith((SID_GRANT_FROM, SID_DESCRIBE_FROM)):
+            stmt["Principal"] = {"AWS": f"arn:aws:iam::{ACCOUNT}:role/Admin"}
+
+
+def _any_grantee(policy: dict[str, Any]) -> None:
+    grant = next(s for s in policy["Statement"] if s.get("Sid") == SID_GRANT_FROM + ACCOUNT)
+    grant["Condition"]["StringEquals"]["kms:GranteePrincipal"] = "*"
+
+
+def _twice(policy: dict[str, Any]) -> None:
+    policy["Statement"].append(copy.deepcopy(policy["Statement"][-1]))
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (None, None),
+        (_narrowed, "is not as the tool wrote it"),
+        (_deny_under_the_describe_sid, "is not as the tool wrote it"),
+        (_other_role, "is not as the tool wrote it"),
+        (_any_grantee, "names grantees the tool never writes (*)"),
+        (_twice, "2 statements with the tool's Sid"),
+    ],
+    ids=[
+        "as-written",
+        "operations-narrowed",
+        "sid-reused-for-a-deny",
+        "other-role",
+        "grantee-widened-to-any",
+        "sid-twice",
+    ],
+)
+def test_cross_account_edited_prerequisite_is_refused_never_rewritten(
+    edit: Any, problem: str | None
+) -> None:
+    # Given K's policy with the grantor's statements, as written or then changed by someone
+    policy = _written()
+    if edit is not None:
+        edit(policy)
+    # When a second launcher of the same account would join them
+    found = edited_prerequisite(policy, need(SECOND_SLR))
+    # Then only the statements exactly as the tool wrote them may be rewritten
     if problem is None:
         assert found is None
     else:
