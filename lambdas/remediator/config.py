@@ -114,6 +114,12 @@ class RemediatorConfig:
             mode=override.mode if override.mode is not None else self.mode,
         )
 
+    def dry_run_everywhere(self) -> RemediatorConfig:
+        """This configuration in dry-run in every account: the top level, and each account's
+        entry, whose own mode would otherwise replace the top level's (``--dry-run``)."""
+        accounts = {a: replace(o, mode=Mode.DRY_RUN) for a, o in self.accounts.items()}
+        return replace(self, mode=Mode.DRY_RUN, accounts=accounts)
+
     def widest_allowlist(self) -> Allowlist:
         """Every key and principal some account may have changed: the top-level allowlist and
         each account's, in order, without repeats. What IAM must permit at least."""

@@ -10,13 +10,12 @@ twice, and every call goes through a read-only view of the AWS port: nothing can
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from remediator.access import evaluate
 from remediator.arns import Principal, PrincipalError, PrincipalKind, is_region, principal_from_arn
 from remediator.assess import Assessment
-from remediator.config import Mode, RemediatorConfig
+from remediator.config import RemediatorConfig
 from remediator.decision import GrantPlan
 from remediator.diagnosis import ActionCheck, Diagnosis, KeyFinding, summarize
 from remediator.events import (
@@ -91,7 +90,7 @@ def diagnose(
             "kms_launch_failure": activity is not None,
         }
 
-    dry_run = replace(config, mode=Mode.DRY_RUN)
+    dry_run = config.dry_run_everywhere()
     engine = Remediator(reader, dry_run, state=NoState())
     findings = _findings(engine, meta, launch)
     return Diagnosis(

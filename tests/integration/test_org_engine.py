@@ -687,3 +687,26 @@ def test_org_engine_diagnose_account_is_refused_in_one_line_where_it_cannot_appl
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and message in err
+
+
+def test_org_engine_replay_dry_run_writes_nowhere_even_where_an_account_says_enforce(
+    org: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given case 3's event and a configuration whose two accounts each say enforce
+    monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
+    key_k = org.key(MEMBER_K)
+    settings = copy.deepcopy(BOTH)
+    for entry in settings["accounts"].values():
+        entry["mode"] = "enforce"
+    event_file, config_file = tmp_path / "event.json", tmp_path / "config.json"
+    event_file.write_text(json.dumps(cross_account_event(key_k)))
+    config_file.write_text(json.dumps(settings))
+    before = snapshot(org, [key_k])
+
+    # When replaying it with --dry-run
+    code = cli.main(["replay", str(event_file), "--config", str(config_file), "--dry-run"])
+
+    # Then it says what it would do, and neither account was written
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "dry_run"
+    assert snapshot(org, [key_k]) == before

@@ -772,3 +772,24 @@ def test_config_rejects_bad_organization_value_naming_the_field(
     with pytest.raises(ConfigError) as raised:
         parse_config(document)
     assert field in str(raised.value)
+
+
+def test_config_dry_run_everywhere_holds_in_every_account_whatever_its_entry_says() -> None:
+    # Given an organization in dry-run whose member's entry says enforce, and another member
+    config = parse_config(
+        {
+            "mode": "enforce",
+            "member_role": "KmsLaunchRemediatorMember",
+            "accounts": {
+                MEMBER_ACCOUNT: {"mode": "enforce"},
+                "777788889999": {"allow": {"keys": [MEMBER_KEYS]}},
+            },
+        }
+    )
+    # When the CLI's --dry-run asks for it
+    dry = config.dry_run_everywhere()
+    # Then no account may be changed, the one whose entry said enforce included
+    for account in (MEMBER_ACCOUNT, "777788889999", "123456789012"):
+        assert dry.for_account(account).dry_run, account
+    # And nothing else changed
+    assert dry.for_account("777788889999").allow == config.for_account("777788889999").allow

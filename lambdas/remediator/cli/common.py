@@ -13,12 +13,11 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
 from remediator.arns import key_arn_parts
-from remediator.config import Mode, RemediatorConfig, Settings, load_config
+from remediator.config import RemediatorConfig, Settings, load_config
 from remediator.ports import AwsPort, NotFound
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWS, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -125,7 +124,7 @@ def config(args: argparse.Namespace) -> RemediatorConfig:
     text = read(path, "config") if path else os.environ.get(Settings.ENV_CONFIG)
     loaded = load_config(text)
     if getattr(args, "dry_run", False):
-        loaded = replace(loaded, mode=Mode.DRY_RUN)
+        loaded = loaded.dry_run_everywhere()
     return loaded
 
 
