@@ -33,7 +33,6 @@ from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 HANDLER = "remediator.handler.handler"  # invoked by EventBridge rules, asynchronously
 HUB_HANDLER = "remediator.hub.handler"  # reads the organization hub's queue
-ASSET_EXCLUDES = [f"**/{pattern}" for pattern in bytecode.EXCLUDES]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -114,7 +113,8 @@ def lambda_code(scope: Construct) -> lambda_.Code:
         )
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
-        exclude=ASSET_EXCLUDES,
+        # Hashed by everything the bundling wrote, bytecode included (no exclude here: CDK
+        # applies it to the output's hash too); the bundling leaves the caches out itself.
         asset_hash_type=AssetHashType.OUTPUT,
         bundling=BundlingOptions(
             # Local bundling always succeeds, so this image is never pulled: CDK requires one.

@@ -148,3 +148,32 @@ def test_bytecode_function_asset_is_the_lambdas_directory_with_fresh_bytecode(
         importlib.util.cache_from_source(f) for f in sources
     }
     assert files == sources | {importlib.util.cache_from_source(f) for f in sources}
+
+
+def _asset_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interpreter: str | None) -> str:
+    monkeypatch.setattr(bytecode, "interpreter_for", lambda _v: interpreter)
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Asset")
+    lambda_.Function(
+        stack,
+        "Function",
+        runtime=remediator.RUNTIME,
+        handler=remediator.HANDLER,
+        code=remediator.lambda_code(stack),
+    )
+    app.synth()
+    [staged] = [p for p in tmp_path.glob("asset.*") if (p / "remediator").is_dir()]
+    return staged.name
+
+
+def test_bytecode_asset_hash_tells_an_asset_with_bytecode_from_one_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the asset synthesised without bytecode, then with it, then with it again
+    without = _asset_hash(tmp_path / "a", monkeypatch, None)
+    with_bytecode = _asset_hash(tmp_path / "b", monkeypatch, sys.executable)
+    again = _asset_hash(tmp_path / "c", monkeypatch, sys.executable)
+    # Then the two are different assets (one published first never stands for the other), and
+    # the bytecode is the same bytes on every build, so the hash changes only with the code
+    assert without != with_bytecode
+    assert with_bytecode == again
