@@ -197,6 +197,9 @@ def _accounts(check: Checker, value: object) -> dict[str, AccountOverride] | Non
     if data is None:
         return None
     before = len(check.problems)
+    for account in data:
+        if not isinstance(account, str):  # JSON's never are; a Python caller's might be
+            check.problem(at("accounts", repr(account)), "an account id must be a string")
     entries = {str(a): _override(check, entry, at("accounts", str(a))) for a, entry in data.items()}
     if len(check.problems) > before:
         return None
