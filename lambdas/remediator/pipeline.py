@@ -341,10 +341,12 @@ class Remediator:
                     report.outcome.value,
                     email=email_text(report),
                 )
-            if report.change_id and report.key_arn:
-                self.state.close_change(report.key_arn, report.change_id)
-                if report.extra.get("key_owner_change_id"):
-                    self.state.close_change(report.key_arn, report.extra["key_owner_change_id"])
+            # Each change the report tells of is closed, the key owner's half of a cross-account
+            # grant too when the grant itself was not made.
+            changes = [report.change_id, report.extra.get("key_owner_change_id")]
+            for change_id in filter(None, changes):
+                if report.key_arn:
+                    self.state.close_change(report.key_arn, str(change_id))
         except AwsError as err:
             self._notification_failed(report, err)
 

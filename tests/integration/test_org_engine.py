@@ -423,6 +423,30 @@ def test_org_engine_cross_account_with_state_is_one_incident_audited_in_each_acc
     assert [n["outcome"] for n in notified] == ["remediated"]
 
 
+def test_org_engine_grant_refused_after_the_key_owners_statement_closes_that_change(
+    org: World, topic: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a state table, and A's CreateGrant denied (an SCP, say) once K's statement is in
+    create_table(boto3.client("dynamodb", region_name=REGION), TABLE)
+    key_k = org.key(MEMBER_K)
+    remediator, _ = engine(BOTH, topic[0], table=TABLE)
+
+    def denied(*_args: Any, **_kwargs: Any) -> str:
+        raise AccessDenied("kms:CreateGrant", "AccessDeniedException", "explicit deny in an SCP")
+
+    monkeypatch.setattr(AccountRouter, "create_grant", denied)
+
+    # When the engine handles A's copy of the denied CreateGrant
+    [report] = remediator.handle(cross_account_event(key_k))
+
+    # Then the grant is refused, K's statement (written, audited) is reported with it, and that
+    # change is closed with this notification: no later invocation sends it again
+    assert report.outcome == "refused", report.reason
+    assert report.changes is not None and report.changes["key_owner_statements"]
+    assert DynamoState(TABLE).pending_changes(key_k) == []
+    assert [n["message"]["outcome"] for n in org.received(topic[1])] == ["refused"]
+
+
 @pytest.mark.parametrize("which", ["grant", "key-policy"])
 def test_org_engine_rollback_undoes_both_halves_together(
     org: World, topic: tuple[str, str], which: str
