@@ -10,6 +10,7 @@ import pytest
 
 from remediator.adapters.accounts import AccountSessions
 from remediator.adapters.routing import AccountRouter
+from remediator.ports import Rejected
 
 HUB = "123456789012"
 A = "111122223333"
@@ -109,3 +110,14 @@ def test_routing_outside_an_event_acts_as_the_engines_own_account() -> None:
     router.get_key_policy(KEY_K)
     router.in_account(A).retire_grant(KEY_K, "g")
     assert sessions.calls == [("get_key_policy", K, "us-east-1"), ("retire_grant", A, None)]
+
+
+def test_routing_grant_for_a_principal_of_another_account_than_the_launchs_is_refused() -> None:
+    # Given the router acting for a launch in A
+    sessions = RecordingSessions(member_role="KmsLaunchRemediatorMember")
+    router = AccountRouter(sessions)
+    # When a grant is asked for a principal of K
+    with router.acting_for(EVENT, A, "eu-west-1"), pytest.raises(Rejected, match="launch's"):
+        router.create_grant(KEY_K, USER_K, ("Decrypt",), "n")
+    # Then no call was made anywhere: the change was decided for A's allowlist only
+    assert sessions.calls == []

@@ -37,6 +37,7 @@ from remediator.model import (
     LaunchSpec,
     SpotRequest,
 )
+from remediator.ports import Rejected
 
 
 def _arn_account(arn: str) -> str | None:
@@ -114,9 +115,16 @@ class AccountRouter:
     def create_grant(
         self, key_arn: str, grantee: str, operations: tuple[str, ...], name: str
     ) -> str:
-        grantor = self._adapter(
-            _arn_account(grantee) or self.account_id(), self._key_region(key_arn)
-        )
+        account = _arn_account(grantee) or self.account_id()
+        if self._account is not None and account != self._account:
+            # The grant's change was decided and is recorded for the launch's account: making
+            # it from another would act where no allowlist was consulted.
+            raise Rejected(
+                "kms:CreateGrant",
+                "AccountMismatch",
+                f"the grantee {grantee} is not of the launch's account {self._account}",
+            )
+        grantor = self._adapter(account, self._key_region(key_arn))
         return grantor.create_grant(key_arn, grantee, operations, name)
 
     def revoke_grant(self, key_arn: str, grant_id: str) -> None:
