@@ -284,6 +284,23 @@ def test_cli_without_credentials_exits_three_in_one_line(
 
 
 @pytest.mark.parametrize("argv", AWS_COMMANDS, ids=lambda argv: argv[0])
+def test_cli_uses_the_credentials_of_its_environment_not_an_earlier_default_session(
+    no_credentials: None,
+    argv: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given boto3's process-wide default session made earlier, with credentials of its own (as
+    # any earlier boto3.client() call leaves it), and none in the environment now
+    monkeypatch.setattr(
+        boto3, "DEFAULT_SESSION", boto3.Session(aws_access_key_id="a", aws_secret_access_key="b")
+    )
+    # Then each command still finds no credentials, rather than calling AWS with those
+    assert cli.main(argv) == EXIT_AWS
+    assert "credentials" in one_line_error(capsys.readouterr()).lower()
+
+
+@pytest.mark.parametrize("argv", AWS_COMMANDS, ids=lambda argv: argv[0])
 def test_cli_unreachable_endpoint_exits_three_in_one_line(
     closed_port_endpoint: str, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

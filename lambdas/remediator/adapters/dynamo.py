@@ -55,9 +55,11 @@ COUNTED_REMEDIES = ("key-policy", "grant")  # the anti-loop cap counts these, no
 
 
 def dynamodb_client(region: str | None = None) -> Any:
-    import boto3  # noqa: PLC0415 (the adapter's own import, made when a table is used)
+    # A session of its own, not boto3's process-wide default one, whose credentials are
+    # resolved once and kept (sessions.py shares only the parsed service models).
+    from remediator.adapters.sessions import new_session  # noqa: PLC0415 (when a table is used)
 
-    return boto3.client("dynamodb", region_name=region, config=RETRY_CONFIG)
+    return new_session().client("dynamodb", region_name=region, config=RETRY_CONFIG)
 
 
 def create_table(client: Any, name: str) -> bool:

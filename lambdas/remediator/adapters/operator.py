@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -19,6 +18,7 @@ from botocore.exceptions import (
 from remediator.adapters.aws import RETRY_CONFIG
 from remediator.adapters.dynamo import create_table
 from remediator.adapters.errors import call, pages, translate
+from remediator.adapters.sessions import new_session
 from remediator.outcomes import METRICS_NAMESPACE, SERVICE_NAME
 from remediator.ports import AwsError, NotFound
 from remediator.state_schema import AUDIT_PREFIX, KEY_SCHEMA, PARTITION_KEY, TTL_ATTRIBUTE
@@ -32,14 +32,16 @@ _CONFIGURATION_ERRORS = (NoRegionError, ProfileNotFound, PartialCredentialsError
 def configured_region() -> str | None:
     """The region of the SDK's configuration (profile, config file), if any."""
     try:
-        region = boto3.Session().region_name
+        region = new_session().region_name
     except ProfileNotFound:
         return None
     return str(region) if region else None
 
 
 def client(service: str, region: str) -> Any:
-    return boto3.client(service, region_name=region, config=RETRY_CONFIG)
+    # A session of its own, not boto3's process-wide default one, whose credentials are
+    # resolved once and kept: each command sees the credentials of its environment.
+    return new_session().client(service, region_name=region, config=RETRY_CONFIG)
 
 
 def sdk_error(err: BaseException) -> tuple[bool, str] | None:
