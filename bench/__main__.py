@@ -39,7 +39,7 @@ def run(quick: bool) -> dict[str, Any]:
             flush=True,
         )
     steps = [
-        ("cold start", lambda: measure.cold_start(runs=3 if quick else 15)),
+        ("cold start", lambda: measure.cold_start(runs=2 if quick else 15)),
         ("per-event latency", lambda: measure.latency(events=3 if quick else 30)),
         (
             "per-event latency with state",

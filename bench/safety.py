@@ -136,6 +136,6 @@ def measure(quick: bool) -> dict[str, Any]:
             "slow_write_trials": trials,
             "lost_updates": slow_writes(world, "bench-safety", trials, LOCK_LEASE_SECONDS),
             "lost_updates_with_the_old_60s_lease": slow_writes(world, "bench-safety", trials, 60),
-            "kills": kills(world, "bench-safety", every=4 if quick else 1),
+            "kills": kills(world, "bench-safety", every=8 if quick else 1),
             "cap_race": over_cap(world, "bench-safety", 10 if quick else 50, 5),
         }
