@@ -10,8 +10,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from bench import org
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,14 +60,44 @@ def test_bench_quick_run_writes_figures(tmp_path: Path) -> None:
     assert sum(incident["outcomes"].values()) == incident["events"]
     assert rows["event of an open incident (state table)"]["outcome"] == "folded"
     assert "Incident storm" in run.stdout
-    # The organization step, run after the others in the same process, still reads outcomes
-    org = figures["organization"]
-    assert org["cross_account_mistakes"] == org["failed_records"] == 0
-    assert org["remedies"]["fixed_once"] == org["remedies"]["incidents_to_fix"] > 0
-    assert org["remedies"]["never"] == org["remedies"]["more_than_once"] == 0
+    _organization_step_makes_no_mistake_and_one_remedy_per_incident(figures["organization"])
+    assert "Organization (5 accounts x 1 regions, 20 events): cross-account mistakes" in run.stdout
 
     output = run.stdout + run.stderr
     assert "Traceback" not in output
     assert "Unable to find appropriate backend" not in output
     assert "No application metrics" not in output
+    assert '"level":' not in output
     assert output.count("Access Analyzer") == 1
+
+
+def _organization_step_makes_no_mistake_and_one_remedy_per_incident(
+    figures: dict[str, Any],
+) -> None:
+    """The organization step (bench/org.py), run after the other steps in the same process: 5
+    members (one without an allowlist), one region, the hub handling their shuffled events."""
+    members, regions = org.QUICK_ACCOUNTS, len(org.QUICK_REGIONS)
+    assert figures["events"] == 4 * members * regions
+    assert figures["failed_records"] == 0, figures["failures"]
+    # Nothing is written that no event justifies
+    assert figures["cross_account_mistakes"] == 0, figures["mistakes"]
+    # Every fix the events justify shows in the emulator: 4 same-account keys with a statement
+    # for the launcher; 3 keys of another account with one for the launcher's member role, and
+    # the launcher's grant
+    assert figures["fixes_not_seen"] == 0
+    assert figures["changes"] >= 4 + 3 * 2
+    # Every incident the allowlists cover is fixed exactly once, none outside them
+    remedies = figures["remedies"]
+    assert remedies["incidents"] == 3 * members * regions
+    assert remedies["incidents_to_fix"] == remedies["fixed_once"] == 7
+    assert remedies["more_than_once"] == remedies["never"] == 0
+    assert remedies["outside_the_allowlists"] == 0
+    # Each kind of event ends as it must: a user's case is refused by every allowlist
+    outcomes = figures["outcomes"]
+    assert outcomes["refusal"] == {"refused": members * regions}
+    assert outcomes["same-account fix"] == {"remediated": 4, "refused": 1}
+    # The calls were counted per account: the hub's own and the members'
+    calls = figures["calls"]
+    assert calls["member_accounts_per_incident"] > 0 < calls["hub_account_per_incident"]
+    assert calls["members_called"] >= members - 1  # at least each member with an allowlist
+    assert calls["floor_per_incident"] > 0 and figures["events_per_second"] > 0
