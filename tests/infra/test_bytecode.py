@@ -121,36 +121,8 @@ def test_bytecode_synth_warns_only_when_the_asset_ships_no_bytecode(
     assert len(warnings) == (0 if found else 1)
 
 
-def test_bytecode_function_asset_is_the_lambdas_directory_with_fresh_bytecode(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a function on the remediator's code, synthesised with bundling (as `cdk synth` does)
-    monkeypatch.setattr(bytecode, "interpreter_for", lambda _v: sys.executable)
-    app = App(outdir=str(tmp_path))
-    stack = Stack(app, "Asset")
-    lambda_.Function(
-        stack,
-        "Function",
-        runtime=remediator.RUNTIME,
-        handler=remediator.HANDLER,
-        code=remediator.lambda_code(stack),
-    )
-    app.synth()
-    # When listing what would be uploaded
-    staged = [p for p in tmp_path.glob("asset.*") if (p / "remediator").is_dir()]
-    assert len(staged) == 1
-    files = {p.relative_to(staged[0]).as_posix() for p in staged[0].rglob("*") if p.is_file()}
-    # Then it is the engine package, importable as remediator.*, each module with the bytecode
-    # built for it and no other (no cache of the working tree is shipped)
-    assert {"remediator/__init__.py", "remediator/handler.py", "remediator/config.py"} <= files
-    sources = {f for f in files if f.endswith(".py")}
-    assert {f for f in files if f.endswith(".pyc")} == {
-        importlib.util.cache_from_source(f) for f in sources
-    }
-    assert files == sources | {importlib.util.cache_from_source(f) for f in sources}
-
-
-def _asset_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interpreter: str | None) -> str:
+def _staged_asset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interpreter: str | None) -> Path:
+    """The remediator's asset as a synth with bundling stages it, built with ``interpreter``."""
     monkeypatch.setattr(bytecode, "interpreter_for", lambda _v: interpreter)
     app = App(outdir=str(tmp_path))
     stack = Stack(app, "Asset")
@@ -163,7 +135,28 @@ def _asset_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interpreter: st
     )
     app.synth()
     [staged] = [p for p in tmp_path.glob("asset.*") if (p / "remediator").is_dir()]
-    return staged.name
+    return staged
+
+
+def _asset_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interpreter: str | None) -> str:
+    return _staged_asset(tmp_path, monkeypatch, interpreter).name
+
+
+def test_bytecode_function_asset_is_the_lambdas_directory_with_fresh_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function on the remediator's code, synthesised with bundling (as `cdk synth` does)
+    staged = _staged_asset(tmp_path, monkeypatch, sys.executable)
+    # When listing what would be uploaded
+    files = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+    # Then it is the engine package, importable as remediator.*, each module with the bytecode
+    # built for it and no other (no cache of the working tree is shipped)
+    assert {"remediator/__init__.py", "remediator/handler.py", "remediator/config.py"} <= files
+    sources = {f for f in files if f.endswith(".py")}
+    assert {f for f in files if f.endswith(".pyc")} == {
+        importlib.util.cache_from_source(f) for f in sources
+    }
+    assert files == sources | {importlib.util.cache_from_source(f) for f in sources}
 
 
 def test_bytecode_asset_hash_tells_an_asset_with_bytecode_from_one_without(
